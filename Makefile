@@ -1,0 +1,60 @@
+# Two commands for a newcomer: `make run` runs the system, `make test` passes the tests.
+# Both do every set-up step first; each step skips work already done.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+DAPR_HOME ?= $(HOME)/.dapr
+export PATH := $(DAPR_HOME)/bin:$(PATH)
+# Never let uv download an interpreter: use the machine's Python.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON_PREFERENCE := only-system
+# The dapr CLI we can build here (1.12) predates the scheduler, so it does not pass daprd the
+# scheduler's address; daprd 1.18 reads it from this variable instead. See README "Platform".
+export DAPR_SCHEDULER_HOST_ADDRESS_DNS_A ?= 127.0.0.1:50006
+
+UV_VERSION := 0.13.8
+UV := uv
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+.PHONY: run
+run: setup up ## Set up everything, then run the three services with `dapr run -f .`
+	dapr run -f .
+
+.PHONY: test
+test: setup up lint ## Set up everything, then run lint and the whole test suite
+	$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+.PHONY: setup
+setup: runtime python ## Build/install the Dapr runtime and CLI, and the Python environment
+
+.PHONY: runtime
+runtime: ## Install daprd, placement, scheduler and the dapr CLI into ~/.dapr/bin
+	scripts/install-dapr.sh
+
+.PHONY: python
+python: ## Install uv (from PyPI) and sync the workspace from uv.lock
+	@$(UV) --version 2>/dev/null | grep -q "uv $(UV_VERSION)" || python3 -m pip install -q "uv==$(UV_VERSION)"
+	$(UV) sync --frozen
+
+.PHONY: up
+up: ## Start placement, scheduler and Zipkin if they are not running
+	scripts/controlplane.sh up
+
+.PHONY: down
+down: ## Stop what `make up` started, nothing else
+	scripts/controlplane.sh down
+
+.PHONY: status
+status: ## Show the control plane's state
+	scripts/controlplane.sh status
+
+.PHONY: lint
+lint: ## ruff and mypy
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy
