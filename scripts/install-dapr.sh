@@ -55,7 +55,9 @@ elif [[ "$have" == "$runtime_line"* ]] && [ ! -f "$bin_dir/.built-from-modules" 
 else
   say "runtime: want $runtime_version, have ${have:-nothing}; building from Go modules"
   say "(the first build downloads about 4 GB of modules and takes a while on 2 cores)"
+  fetch_started=$SECONDS
   (cd "$root/tools/dapr-runtime" && go mod download)
+  say "modules downloaded in $((SECONDS - fetch_started)) s"
   stamp="-X github.com/dapr/dapr/pkg/buildinfo.version=$runtime_version"
   stamp+=" -X github.com/dapr/dapr/pkg/buildinfo.gitversion=v$runtime_version"
   for cmd in placement scheduler daprd; do

@@ -1,0 +1,1 @@
+"""What every service shares, written once: settings, logging, Flask wiring, Dapr access."""

@@ -1,0 +1,96 @@
+"""Logging set-up and the per-request / per-activity log context.
+
+The console format stays Python's default ``LEVEL:logger:message`` (the seed quickstart's
+output is checked by substring), and the context is appended at the end of the line:
+``INFO:UpdateInventoryActivity:There are now 9 cars left in stock [order_id=... trace_id=...]``.
+"""
+
+import logging
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+UNKNOWN = "-"
+# Carries the order id on service invocation, so the callee's log lines name the order too.
+ORDER_ID_HEADER = "x-order-id"
+# Libraries whose INFO lines repeat what our own log lines already say.
+QUIET_LOGGERS = ("httpx", "httpcore")
+LOG_FORMAT = "%(levelname)s:%(name)s:%(message)s [order_id=%(order_id)s trace_id=%(trace_id)s]"
+
+_order_id: ContextVar[str | None] = ContextVar("order_id", default=None)
+_traceparent: ContextVar[str | None] = ContextVar("traceparent", default=None)
+
+# W3C trace context: version-traceid-parentid-flags, lowercase hex.
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+# The alphabet of contracts.fields.OrderId; anything else from a header is ignored.
+_ORDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+class LogContextFilter(logging.Filter):
+    """Stamps every record with the current order id and trace id ("-" when unknown)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.order_id = _order_id.get() or UNKNOWN
+        record.trace_id = current_trace_id() or UNKNOWN
+        return True
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Send every logger's records to stdout in the project's format; safe to call twice."""
+    root = logging.getLogger()
+    root.setLevel(level)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for handler in root.handlers:
+        if getattr(handler, "_servicekit", False):
+            return
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    # On the handler, not a logger: records from every library logger get the context too.
+    handler.addFilter(LogContextFilter())
+    handler._servicekit = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+
+
+def current_order_id() -> str | None:
+    return _order_id.get()
+
+
+def current_traceparent() -> str | None:
+    """The incoming W3C ``traceparent``, forwarded on outgoing calls."""
+    return _traceparent.get()
+
+
+def current_trace_id() -> str | None:
+    match = _TRACEPARENT.match(_traceparent.get() or "")
+    return match.group(1) if match else None
+
+
+def set_order_id(order_id: str | None) -> None:
+    _order_id.set(order_id)
+
+
+def valid_order_id(value: str | None) -> str | None:
+    """``value`` if it can be an order id (e.g. from a header), else None."""
+    return value if value and _ORDER_ID.match(value) else None
+
+
+def set_traceparent(traceparent: str | None) -> None:
+    """Keep a well-formed ``traceparent``; anything else is dropped, not propagated."""
+    value = (traceparent or "").strip().lower()
+    _traceparent.set(value if _TRACEPARENT.match(value) else None)
+
+
+@contextmanager
+def log_context(*, order_id: str | None, traceparent: str | None = None) -> Iterator[None]:
+    """Bind the context for a unit of work (an activity) and restore the previous one after."""
+    order_token = _order_id.set(order_id)
+    trace_token = _traceparent.set(None)
+    set_traceparent(traceparent)
+    try:
+        yield
+    finally:
+        _traceparent.reset(trace_token)
+        _order_id.reset(order_token)

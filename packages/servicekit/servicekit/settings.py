@@ -1,0 +1,31 @@
+"""Settings every service reads from its environment (the Dapr CLI and Kubernetes set them)."""
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class ServiceSettings(BaseSettings):
+    """Defaults work without any environment, so ``create_app()`` runs in unit tests."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    app_id: str = "service"
+    app_port: int = Field(default=8080, ge=1, le=65535)
+    dapr_http_port: int = Field(default=3500, ge=1, le=65535)
+    dapr_grpc_port: int = Field(default=50001, ge=1, le=65535)
+    dapr_api_token: SecretStr | None = None
+    log_level: LogLevel = "INFO"
+    # Small on purpose: no payload of this project is anywhere near it.
+    max_content_length: int = Field(default=16 * 1024, ge=1024)
+    # Service invocation through the local sidecar.
+    invoke_timeout_seconds: float = Field(default=5.0, gt=0)
+    invoke_connect_timeout_seconds: float = Field(default=2.0, gt=0)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value

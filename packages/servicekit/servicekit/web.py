@@ -1,0 +1,201 @@
+"""Flask wiring every service shares: JSON errors, request log context, body parsing, probes.
+
+Bad input always gets a JSON 4xx that names the field, never a 5xx:
+malformed JSON 400, failed validation 422, body too large 413, unknown route 404, wrong
+method 405. Parsing happens before any state is touched, so rejected input changes nothing.
+"""
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import grpc
+from flask import Blueprint, Flask, Response, g, request
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from werkzeug.exceptions import HTTPException
+
+from contracts.errors import ErrorBody, FieldError
+from servicekit import logs
+from servicekit.invoke import TransientError
+
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+logger = logging.getLogger("servicekit.web")
+
+
+class ApiError(Exception):
+    """Raised by views and helpers; rendered as ``ErrorBody`` with ``status``."""
+
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        message: str,
+        fields: list[FieldError] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = ErrorBody(error=error, message=message, fields=fields)
+
+
+def json_response(model: BaseModel, status: int = 200) -> Response:
+    return Response(model.model_dump_json(), status=status, mimetype="application/json")
+
+
+def error_response(status: int, body: ErrorBody) -> Response:
+    return Response(
+        body.model_dump_json(exclude_none=True), status=status, mimetype="application/json"
+    )
+
+
+def field_errors(err: ValidationError) -> list[FieldError]:
+    """Pydantic errors as ``FieldError``s with dotted paths ("body" for the body itself)."""
+    return [
+        FieldError(
+            field=".".join(str(part) for part in detail["loc"]) or "body", message=detail["msg"]
+        )
+        for detail in err.errors(include_url=False)
+    ]
+
+
+def validation_error(fields: list[FieldError]) -> ApiError:
+    names = ", ".join(dict.fromkeys(f.field for f in fields))
+    return ApiError(422, "validation_error", f"Invalid request: {names}", fields)
+
+
+def parse_body(model: type[M]) -> M:
+    """Parse the request body as JSON into ``model`` (any content type; JSON is expected).
+
+    Raises ``ApiError`` 400 for malformed JSON, 422 for a body the model rejects and
+    413 (through werkzeug) for a body over ``MAX_CONTENT_LENGTH``.
+    """
+    raw = request.get_data(cache=True)
+    try:
+        data = json.loads(raw)
+    # RecursionError: a small body can still nest deeper than the parser goes.
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise ApiError(400, "malformed_json", f"Request body is not valid JSON: {err}") from err
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise validation_error(field_errors(err)) from err
+
+
+def parse_value(adapter: TypeAdapter[T], value: object, *, field: str) -> T:
+    """Validate a path parameter or header the same way as a body field."""
+    try:
+        return adapter.validate_python(value)
+    except ValidationError as err:
+        raise validation_error(
+            [FieldError(field=field, message=e["msg"]) for e in err.errors(include_url=False)]
+        ) from err
+
+
+def _error_code(exc: HTTPException) -> str:
+    return (exc.name or "error").lower().replace(" ", "_")
+
+
+def _handle_api_error(exc: ApiError) -> Response:
+    return error_response(exc.status, exc.body)
+
+
+def _handle_http_exception(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    message = exc.description or exc.name
+    response = error_response(status, ErrorBody(error=_error_code(exc), message=message))
+    for name, value in exc.get_headers():
+        # Keep what werkzeug computed for the route, e.g. the 405's Allow header.
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
+
+
+def _handle_unavailable(exc: Exception) -> Response:
+    # The sidecar or a service behind it is down or slow: worth a retry, not a 500.
+    logger.warning(
+        "Dependency unavailable while serving %s %s: %r", request.method, request.path, exc
+    )
+    return error_response(
+        503,
+        ErrorBody(
+            error="dependency_unavailable", message="A dependency is unavailable; retry later"
+        ),
+    )
+
+
+def _handle_unexpected(exc: Exception) -> Response:
+    logger.exception("Unhandled error while serving %s %s", request.method, request.path)
+    return error_response(
+        500, ErrorBody(error="internal_error", message="The server could not handle the request")
+    )
+
+
+def _bind_log_context() -> None:
+    """Every log line of a request carries its order id (when the path has one) and trace id."""
+    g.servicekit_previous = (logs.current_order_id(), logs.current_traceparent())
+    logs.set_traceparent(request.headers.get("traceparent"))
+    view_args = request.view_args or {}
+    order_id = view_args.get("order_id")
+    if not isinstance(order_id, str):
+        order_id = request.headers.get(logs.ORDER_ID_HEADER)
+    logs.set_order_id(logs.valid_order_id(order_id))
+
+
+# Polled by kubelet and daprd; logged only at DEBUG.
+_PROBES = frozenset({"/healthz", "/readyz", "/dapr/config", "/dapr/subscribe"})
+
+
+def _log_request(response: Response) -> Response:
+    # Our own access log, so the line carries the order id and trace id like every other.
+    level = logging.DEBUG if request.path in _PROBES else logging.INFO
+    logger.log(level, "%s %s %d", request.method, request.path, response.status_code)
+    return response
+
+
+def _unbind_log_context(_exc: BaseException | None) -> None:
+    # Threads are reused across requests: leave no context behind for the next one.
+    previous = g.pop("servicekit_previous", (None, None))
+    logs.set_order_id(previous[0])
+    logs.set_traceparent(previous[1])
+
+
+def init_app(app: Flask, *, max_content_length: int) -> None:
+    """Attach the shared error handling and request context to ``app``."""
+    app.config["MAX_CONTENT_LENGTH"] = max_content_length
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.register_error_handler(ApiError, _handle_api_error)
+    app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(TransientError, _handle_unavailable)
+    app.register_error_handler(grpc.RpcError, _handle_unavailable)
+    # DaprClient's constructor gives up waiting for its sidecar with a TimeoutError.
+    app.register_error_handler(TimeoutError, _handle_unavailable)
+    app.register_error_handler(Exception, _handle_unexpected)
+    app.before_request(_bind_log_context)
+    app.after_request(_log_request)
+    app.teardown_request(_unbind_log_context)
+
+
+def create_probes_blueprint(is_ready: Callable[[], bool]) -> Blueprint:
+    """``/healthz`` answers while the process serves; ``/readyz`` only when ``is_ready()``."""
+    probes = Blueprint("probes", __name__)
+
+    @probes.get("/healthz")
+    def healthz() -> tuple[dict[str, Any], int]:
+        """200 {"status": "ok"} while the process serves requests."""
+        return {"status": "ok"}, 200
+
+    @probes.get("/readyz")
+    def readyz() -> tuple[dict[str, Any], int]:
+        """200 {"status": "ready"}; 503 {"status": "not_ready"} until dependencies answer."""
+        try:
+            ready = is_ready()
+        except Exception:
+            logger.warning("Readiness check raised", exc_info=True)
+            ready = False
+        if ready:
+            return {"status": "ready"}, 200
+        return {"status": "not_ready"}, 503
+
+    return probes

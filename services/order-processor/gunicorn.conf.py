@@ -1,0 +1,40 @@
+"""Gunicorn settings for order-processor; the same file serves locally and in the container.
+
+One worker process: the workflow worker is one gRPC stream per process to the sidecar, and
+its runtime must start after the fork (gRPC channels do not survive one), in that worker.
+More processes would mean more streams competing for the same work items for no gain;
+scale with replicas instead. Threads (gthread) serve concurrent API requests.
+"""
+
+import os
+from typing import Any
+
+bind = f"0.0.0.0:{os.environ.get('APP_PORT', '8080')}"
+worker_class = "gthread"
+workers = 1
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+wsgi_app = "order_processor:create_app()"
+# Never load the app in the master: the runtime and its gRPC channels belong to the worker.
+preload_app = False
+# post_worker_init waits (bounded) for the workflow stream before the worker heartbeats.
+timeout = 120
+graceful_timeout = 30
+# Gunicorn 25+ opens a control socket at one fixed path per user; three services would collide.
+control_socket_disable = True
+
+
+def post_worker_init(worker: Any) -> None:
+    """Connect the workflow worker (and start the demo if RUN_DEMO) in the worker process."""
+    # Imported here, in the worker: the master never loads the app.
+    from order_processor import extension  # noqa: PLC0415
+
+    extension.start(worker.wsgi)
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Stop the workflow worker and close connections; the master may call this too."""
+    app = getattr(worker, "wsgi", None)
+    if app is not None:
+        from order_processor import extension  # noqa: PLC0415
+
+        extension.stop(app)

@@ -1,0 +1,54 @@
+"""The order-processor app factory: the order API; the workflow worker starts in a gunicorn hook."""
+
+from collections.abc import Callable
+
+from flask import Flask
+
+from order_processor import activities
+from order_processor.clients import InventoryClient, PaymentClient
+from order_processor.extension import OrderProcessor
+from order_processor.routes import openapi_bp, orders_bp
+from order_processor.runtime import Runtime, WorkflowWorker
+from order_processor.service import OrderService, WorkflowClient, dapr_workflow_client
+from order_processor.settings import Settings
+from servicekit import web
+from servicekit.invoke import DaprInvoker
+from servicekit.logs import configure_logging
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    invoker: DaprInvoker | None = None,
+    workflow_client_factory: Callable[[], WorkflowClient] | None = None,
+    runtime: Runtime | None = None,
+) -> Flask:
+    """Build the app; nothing here connects to Dapr (the worker starts in post_worker_init)."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+
+    app = Flask(__name__)
+    app.config["SETTINGS"] = settings
+    web.init_app(app, max_content_length=settings.max_content_length)
+
+    invoker = invoker or DaprInvoker(settings)
+    inventory = InventoryClient(invoker, settings.inventory_app_id)
+    payment = PaymentClient(invoker, settings.payment_app_id)
+    worker = WorkflowWorker(activities.ActivityClients(inventory, payment), runtime)
+    processor = OrderProcessor(
+        settings=settings,
+        invoker=invoker,
+        inventory=inventory,
+        payment=payment,
+        orders=OrderService(
+            approval_timeout_seconds=settings.approval_timeout_seconds,
+            client_factory=workflow_client_factory or dapr_workflow_client,
+        ),
+        worker=worker,
+    )
+    processor.init_app(app)
+
+    app.register_blueprint(orders_bp)
+    app.register_blueprint(openapi_bp)
+    app.register_blueprint(web.create_probes_blueprint(processor.is_ready))
+    return app

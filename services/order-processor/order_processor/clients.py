@@ -1,0 +1,95 @@
+"""Clients for the services order-processor calls, through Dapr service invocation only.
+
+Each takes and returns shared models. Business outcomes come back as values or as the
+specific exceptions below; transport trouble raises ``TransientError`` (worth a retry) and
+anything else unexpected ``ServiceError`` (not worth one).
+"""
+
+from typing import TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from contracts.errors import ErrorBody
+from contracts.inventory import InventoryItem, Restock, Withdrawal, WithdrawalRequest
+from contracts.payments import Payment, PaymentRequest
+from servicekit.invoke import DaprInvoker, ServiceError, TransientError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class StockUnavailableError(Exception):
+    """The item is unknown or there is not enough of it: a business outcome, not a fault."""
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    try:
+        return ErrorBody.model_validate_json(response.content).error
+    except ValidationError:
+        return None
+
+
+def _parse(response: httpx.Response, model: type[M], what: str) -> M:
+    if not response.is_success:
+        raise ServiceError(f"{what}: HTTP {response.status_code} {response.text[:200]}")
+    try:
+        return model.model_validate_json(response.content)
+    except ValidationError as err:
+        raise ServiceError(f"{what}: unexpected response body: {err}") from err
+
+
+class InventoryClient:
+    def __init__(self, invoker: DaprInvoker, app_id: str = "inventory") -> None:
+        self._invoker = invoker
+        self.app_id = app_id
+
+    def get_item(self, name: str) -> InventoryItem | None:
+        """The item, or None when inventory does not know it."""
+        response = self._invoker.invoke(self.app_id, "GET", f"inventory/{name}")
+        if response.status_code == 404:
+            return None
+        return _parse(response, InventoryItem, f"get item {name}")
+
+    def restock(self, name: str, restock: Restock) -> InventoryItem:
+        response = self._invoker.invoke(
+            self.app_id, "PUT", f"inventory/{name}", json=restock.model_dump(mode="json")
+        )
+        return _parse(response, InventoryItem, f"restock {name}")
+
+    def withdraw(self, name: str, request: WithdrawalRequest) -> Withdrawal:
+        """Take stock for an order, once per order id; ``StockUnavailableError`` if it can't."""
+        response = self._invoker.invoke(
+            self.app_id,
+            "POST",
+            f"inventory/{name}/withdrawals",
+            json=request.model_dump(mode="json"),
+        )
+        code = _error_code(response) if not response.is_success else None
+        if response.status_code == 404 or code == "insufficient_inventory":
+            raise StockUnavailableError(response.text[:200])
+        return _parse(response, Withdrawal, f"withdraw {name}")
+
+    def is_reachable(self) -> bool:
+        """Whether inventory answers its liveness probe through Dapr."""
+        try:
+            return self._invoker.invoke(self.app_id, "GET", "healthz").is_success
+        except TransientError:
+            return False
+
+
+class PaymentClient:
+    def __init__(self, invoker: DaprInvoker, app_id: str = "payment") -> None:
+        self._invoker = invoker
+        self.app_id = app_id
+
+    def charge(self, request: PaymentRequest) -> Payment:
+        """The order's payment, approved or declined; a repeat returns the first outcome."""
+        response = self._invoker.invoke(
+            self.app_id, "POST", "payments", json=request.model_dump(mode="json")
+        )
+        return _parse(response, Payment, f"charge order {request.order_id}")
+
+    def refund(self, order_id: str) -> Payment:
+        """Refund the order's approved payment; a repeat returns the refunded payment."""
+        response = self._invoker.invoke(self.app_id, "POST", f"payments/{order_id}/refund")
+        return _parse(response, Payment, f"refund order {order_id}")

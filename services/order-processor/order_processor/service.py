@@ -1,0 +1,186 @@
+"""Placing and following orders through the Dapr workflow client; the API and the demo share it."""
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol, cast, get_args
+
+from dapr.ext.workflow import DaprWorkflowClient, WorkflowState, WorkflowStatus
+from dapr.ext.workflow.logger import LoggerOptions
+from pydantic import ValidationError
+
+from contracts.orders import (
+    ApprovalDecision,
+    OrderAccepted,
+    OrderPayload,
+    OrderRequest,
+    OrderResult,
+    OrderStatus,
+    RuntimeStatus,
+    Step,
+)
+from order_processor.workflow import APPROVAL_EVENT, order_processing_workflow
+
+WORKFLOW_NAME = order_processing_workflow.__name__
+# Fixed forever: changing it would turn every retried request into a new order.
+IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0c1b7e-3f0a-4c56-9a51-0d6f3e1a2c47")
+
+logger = logging.getLogger("order_processor.service")
+
+
+class WorkflowClient(Protocol):
+    """The part of ``DaprWorkflowClient`` the service uses."""
+
+    def schedule_new_workflow(
+        self, workflow: Any, *, input: Any = None, instance_id: str | None = None
+    ) -> str: ...
+
+    def get_workflow_state(
+        self, instance_id: str, *, fetch_payloads: bool = True
+    ) -> WorkflowState | None: ...
+
+    def wait_for_workflow_completion(
+        self, instance_id: str, *, fetch_payloads: bool = True, timeout_in_seconds: int = 0
+    ) -> WorkflowState | None: ...
+
+    def raise_workflow_event(
+        self, instance_id: str, event_name: str, *, data: Any = None
+    ) -> Any: ...
+
+    def close(self) -> Any: ...
+
+
+class OrderNotFoundError(Exception):
+    pass
+
+
+class IdempotencyConflictError(Exception):
+    """The Idempotency-Key was already used for a different order."""
+
+
+class NotAwaitingApprovalError(Exception):
+    pass
+
+
+def dapr_workflow_client() -> WorkflowClient:
+    # Records go to the root logger (our format and context), not to a second handler.
+    client: WorkflowClient = DaprWorkflowClient(
+        logger_options=LoggerOptions(log_handler=logging.NullHandler())
+    )
+    return client
+
+
+def order_id_for(idempotency_key: str) -> str:
+    """The same key always names the same workflow instance."""
+    return uuid.uuid5(IDEMPOTENCY_NAMESPACE, idempotency_key).hex
+
+
+_RUNTIME_STATUSES = frozenset(get_args(RuntimeStatus))
+_STEPS = frozenset(get_args(Step))
+
+
+def _runtime_status(state: WorkflowState) -> RuntimeStatus:
+    name = state.runtime_status.name
+    return cast(RuntimeStatus, name) if name in _RUNTIME_STATUSES else "UNKNOWN"
+
+
+def _step(state: WorkflowState) -> Step | None:
+    value = state.serialized_custom_status
+    return cast(Step, value) if value in _STEPS else None
+
+
+class OrderService:
+    def __init__(
+        self,
+        *,
+        approval_timeout_seconds: int,
+        client_factory: Callable[[], WorkflowClient] = dapr_workflow_client,
+    ) -> None:
+        self.approval_timeout_seconds = approval_timeout_seconds
+        self._client_factory = client_factory
+        self._client: WorkflowClient | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> WorkflowClient:
+        # Created on first use: no gRPC channel at import, in the gunicorn master, or in tests.
+        with self._lock:
+            if self._client is None:
+                self._client = self._client_factory()
+            return self._client
+
+    def place(self, request: OrderRequest, *, idempotency_key: str | None = None) -> OrderAccepted:
+        """Start the workflow; with a key, a repeat returns the order the key first created."""
+        if idempotency_key is None:
+            order_id = uuid.uuid4().hex
+        else:
+            order_id = order_id_for(idempotency_key)
+            existing = self._existing(order_id, request)
+            if existing is not None:
+                return existing
+        payload = OrderPayload(
+            item=request.item,
+            quantity=request.quantity,
+            approval_timeout_seconds=self.approval_timeout_seconds,
+        )
+        try:
+            self.client.schedule_new_workflow(WORKFLOW_NAME, input=payload, instance_id=order_id)
+        except Exception:
+            # A concurrent request with the same key may have scheduled it first.
+            existing = self._existing(order_id, request) if idempotency_key else None
+            if existing is None:
+                raise
+            return existing
+        logger.info("Order %s placed: %d %s", order_id, request.quantity, request.item)
+        return OrderAccepted(order_id=order_id, status="PENDING")
+
+    def _existing(self, order_id: str, request: OrderRequest) -> OrderAccepted | None:
+        state = self.client.get_workflow_state(order_id, fetch_payloads=True)
+        if state is None:
+            return None
+        try:
+            first = OrderPayload.model_validate_json(state.serialized_input or "")
+        except ValidationError:
+            first = None
+        if first is None or (first.item, first.quantity) != (request.item, request.quantity):
+            raise IdempotencyConflictError(order_id)
+        return OrderAccepted(order_id=order_id, status=_runtime_status(state))
+
+    def status(self, order_id: str) -> OrderStatus:
+        state = self.client.get_workflow_state(order_id, fetch_payloads=True)
+        if state is None:
+            raise OrderNotFoundError(order_id)
+        result = None
+        if state.runtime_status == WorkflowStatus.COMPLETED and state.serialized_output:
+            result = OrderResult.model_validate_json(state.serialized_output)
+        return OrderStatus(
+            order_id=order_id, status=_runtime_status(state), step=_step(state), result=result
+        )
+
+    def decide_approval(self, order_id: str, decision: ApprovalDecision) -> None:
+        """Deliver a manager's decision to an order that is waiting for one."""
+        state = self.client.get_workflow_state(order_id, fetch_payloads=True)
+        if state is None:
+            raise OrderNotFoundError(order_id)
+        if state.runtime_status != WorkflowStatus.RUNNING or _step(state) != "awaiting_approval":
+            raise NotAwaitingApprovalError(
+                f"Order {order_id} is not waiting for approval "
+                f"(status {_runtime_status(state)}, step {_step(state)})"
+            )
+        self.client.raise_workflow_event(order_id, APPROVAL_EVENT, data=decision)
+        logger.info("Approval decision for order %s: approved=%s", order_id, decision.approved)
+
+    def wait_for_completion(self, order_id: str, *, timeout_seconds: int) -> WorkflowState:
+        state = self.client.wait_for_workflow_completion(
+            order_id, fetch_payloads=True, timeout_in_seconds=timeout_seconds
+        )
+        if state is None:
+            raise OrderNotFoundError(order_id)
+        return state
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None

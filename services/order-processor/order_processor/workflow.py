@@ -1,0 +1,190 @@
+"""The order-processing workflow: the business process, top to bottom.
+
+Deterministic by construction: no I/O, clock or randomness here (the approval timeout comes
+in the input; timers are relative to the workflow's own clock). Logging only when not
+replaying. Every business outcome ends the workflow with an ``OrderResult``; only a failed
+compensation fails the workflow itself, because that needs a person.
+"""
+
+import logging
+from collections.abc import Generator
+from datetime import timedelta
+from typing import Any
+
+from dapr.ext.workflow import DaprWorkflowContext, RetryPolicy, TaskFailedError, when_any
+from pydantic import ValidationError
+
+from contracts.orders import (
+    ApprovalDecision,
+    ApprovalRequest,
+    FailureReason,
+    InventoryCheck,
+    InventoryRequest,
+    InventoryUpdate,
+    Notification,
+    OrderPayload,
+    OrderResult,
+    RefundRequest,
+    Step,
+)
+from contracts.payments import Payment, PaymentRequest
+from order_processor.activities import (
+    notify_activity,
+    process_payment_activity,
+    refund_payment_activity,
+    request_approval_activity,
+    update_inventory_activity,
+    verify_inventory_activity,
+)
+from servicekit import logs
+
+APPROVAL_THRESHOLD_USD = 50_000
+APPROVAL_EVENT = "manager_approval"
+
+# Activities raise only transient failures (others are NonRetryableError), so retrying is
+# always worth it, within bounds: ~1+2+4+8 s, then the workflow decides.
+RETRY = RetryPolicy(
+    first_retry_interval=timedelta(seconds=1),
+    max_number_of_attempts=5,
+    backoff_coefficient=2.0,
+    max_retry_interval=timedelta(seconds=30),
+)
+# A refund must not be given up lightly: the customer has paid for nothing.
+COMPENSATION_RETRY = RetryPolicy(
+    first_retry_interval=timedelta(seconds=1),
+    max_number_of_attempts=10,
+    backoff_coefficient=2.0,
+    max_retry_interval=timedelta(minutes=1),
+)
+
+logger = logging.getLogger("order_processing_workflow")
+
+Steps = Generator[Any, Any, OrderResult]
+
+
+def order_processing_workflow(ctx: DaprWorkflowContext, order: OrderPayload) -> Steps:
+    order_id = ctx.instance_id
+
+    _step(ctx, "verifying_inventory")
+    check = InventoryCheck.model_validate(
+        (
+            yield ctx.call_activity(
+                verify_inventory_activity,
+                input=InventoryRequest(order_id=order_id, item=order.item, quantity=order.quantity),
+                retry_policy=RETRY,
+            )
+        )
+    )
+    if not check.can_supply(order.quantity) or check.unit_price is None:
+        yield from _notify(
+            ctx,
+            f"Insufficient inventory for order {order_id}: {order.quantity} {order.item} "
+            f"requested, {check.in_stock} available",
+        )
+        return _not_processed(ctx, "insufficient_inventory")
+
+    # Inventory owns prices; the client never sends one.
+    total = order.quantity * check.unit_price
+    yield from _notify(
+        ctx, f"Received order {order_id} for {order.quantity} {order.item} at ${total} !"
+    )
+
+    if total > APPROVAL_THRESHOLD_USD:
+        yield ctx.call_activity(
+            request_approval_activity,
+            input=ApprovalRequest(
+                order_id=order_id, item=order.item, quantity=order.quantity, total=total
+            ),
+            retry_policy=RETRY,
+        )
+        _step(ctx, "awaiting_approval")
+        _log(ctx, "Order %s is waiting for a manager's approval", order_id)
+        approval = ctx.wait_for_external_event(APPROVAL_EVENT)
+        timeout = ctx.create_timer(timedelta(seconds=order.approval_timeout_seconds))
+        winner = yield when_any([approval, timeout])
+        if winner is not approval:
+            yield from _notify(ctx, f"Approval for order {order_id} timed out")
+            return _not_processed(ctx, "approval_timeout", total)
+        if not _approved(approval.get_result()):
+            yield from _notify(ctx, f"Order {order_id} was rejected by the manager")
+            return _not_processed(ctx, "approval_rejected", total)
+
+    _step(ctx, "processing_payment")
+    payment = Payment.model_validate(
+        (
+            yield ctx.call_activity(
+                process_payment_activity,
+                input=PaymentRequest(
+                    order_id=order_id, item=order.item, quantity=order.quantity, amount=total
+                ),
+                retry_policy=RETRY,
+            )
+        )
+    )
+    if payment.status != "approved":
+        yield from _notify(ctx, f"Payment for order {order_id} was declined")
+        return _not_processed(ctx, "payment_declined", total)
+
+    _step(ctx, "updating_inventory")
+    try:
+        update: InventoryUpdate | None = InventoryUpdate.model_validate(
+            (
+                yield ctx.call_activity(
+                    update_inventory_activity,
+                    input=InventoryRequest(
+                        order_id=order_id, item=order.item, quantity=order.quantity
+                    ),
+                    retry_policy=RETRY,
+                )
+            )
+        )
+    except TaskFailedError:
+        update = None
+    if update is None or not update.taken:
+        # Compensate the payment taken above: nobody pays for stock we could not take.
+        _step(ctx, "compensating")
+        yield ctx.call_activity(
+            refund_payment_activity,
+            input=RefundRequest(order_id=order_id),
+            retry_policy=COMPENSATION_RETRY,
+        )
+        yield from _notify(ctx, f"Order {order_id} Failed!")
+        return _not_processed(ctx, "inventory_update_failed", total)
+
+    yield from _notify(ctx, f"Order {order_id} has completed!")
+    _step(ctx, "completed")
+    return OrderResult(processed=True, total=total)
+
+
+def _notify(ctx: DaprWorkflowContext, message: str) -> Generator[Any, Any, None]:
+    yield ctx.call_activity(
+        notify_activity,
+        input=Notification(order_id=ctx.instance_id, message=message),
+        retry_policy=RETRY,
+    )
+
+
+def _approved(payload: object) -> bool:
+    """A malformed decision (the event can be raised around the API) counts as a rejection."""
+    try:
+        return ApprovalDecision.model_validate(payload).approved
+    except ValidationError:
+        return False
+
+
+def _not_processed(
+    ctx: DaprWorkflowContext, reason: FailureReason, total: int | None = None
+) -> OrderResult:
+    _step(ctx, "failed")
+    _log(ctx, "Order %s not processed: %s", ctx.instance_id, reason)
+    return OrderResult(processed=False, reason=reason, total=total)
+
+
+def _step(ctx: DaprWorkflowContext, step: Step) -> None:
+    ctx.set_custom_status(step)
+
+
+def _log(ctx: DaprWorkflowContext, message: str, *args: object) -> None:
+    if not ctx.is_replaying:
+        with logs.log_context(order_id=ctx.instance_id):
+            logger.info(message, *args)

@@ -1,0 +1,13 @@
+"""Gunicorn settings for payment; the same file serves locally and in the container."""
+
+import os
+
+bind = f"0.0.0.0:{os.environ.get('APP_PORT', '8082')}"
+# Each request is a short call to the sidecar; threads overlap those waits in one process.
+worker_class = "gthread"
+workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+wsgi_app = "payment:create_app()"
+graceful_timeout = 20
+# Gunicorn 25+ opens a control socket at one fixed path per user; three services would collide.
+control_socket_disable = True

@@ -1,0 +1,72 @@
+"""The payment API: one blueprint for the ``/payments`` resource."""
+
+import logging
+
+from flask import Blueprint, Response
+from pydantic import TypeAdapter
+
+from contracts.fields import OrderId
+from contracts.payments import PaymentRequest
+from payment.store import (
+    ContentionError,
+    NotRefundableError,
+    PaymentConflictError,
+    PaymentNotFoundError,
+    current_store,
+)
+from servicekit import logs
+from servicekit.web import ApiError, json_response, parse_body, parse_value
+
+payments_bp = Blueprint("payments", __name__, url_prefix="/payments")
+
+_ORDER_ID: TypeAdapter[str] = TypeAdapter(OrderId)
+
+logger = logging.getLogger("payment.routes")
+
+
+def _not_found(order_id: str) -> ApiError:
+    return ApiError(404, "not_found", f"No payment for order {order_id!r}")
+
+
+@payments_bp.post("")
+def create_payment() -> Response:
+    """200 Payment, approved or declined (the first outcome again on a repeat); 409 payment_conflict."""  # noqa: E501
+    request = parse_body(PaymentRequest)
+    logs.set_order_id(request.order_id)
+    try:
+        payment, created = current_store().charge(request)
+    except PaymentConflictError as err:
+        raise ApiError(409, "payment_conflict", str(err)) from err
+    except ContentionError as err:
+        raise ApiError(503, "contention", str(err)) from err
+    if created:
+        logger.info("Payment of %d USD %s", payment.amount, payment.status)
+    else:
+        logger.info("Repeated payment request; returning the first outcome (%s)", payment.status)
+    return json_response(payment)
+
+
+@payments_bp.get("/<order_id>")
+def get_payment(order_id: str) -> Response:
+    """200 Payment; 404 not_found when the order was never charged."""
+    order_id = parse_value(_ORDER_ID, order_id, field="order_id")
+    payment = current_store().get(order_id)
+    if payment is None:
+        raise _not_found(order_id)
+    return json_response(payment)
+
+
+@payments_bp.post("/<order_id>/refund")
+def refund_payment(order_id: str) -> Response:
+    """200 Payment with refunded true (also on a repeat); 404 not_found; 409 not_refundable."""
+    order_id = parse_value(_ORDER_ID, order_id, field="order_id")
+    try:
+        payment = current_store().refund(order_id)
+    except PaymentNotFoundError as err:
+        raise _not_found(order_id) from err
+    except NotRefundableError as err:
+        raise ApiError(409, "not_refundable", str(err)) from err
+    except ContentionError as err:
+        raise ApiError(503, "contention", str(err)) from err
+    logger.info("Payment of %d USD refunded", payment.amount)
+    return json_response(payment)

@@ -1,0 +1,59 @@
+"""Fixtures for the unit tests: each service's app wired to fakes, never to a sidecar."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+
+import inventory
+import payment
+from inventory.settings import Settings as InventorySettings
+from order_processor import activities
+from payment.settings import Settings as PaymentSettings
+from servicekit.invoke import DaprInvoker
+from servicekit.settings import ServiceSettings
+from tests.unit.fakes import DaprMesh, FakeSidecar, FakeStateClient
+
+
+@pytest.fixture
+def state_client() -> FakeStateClient:
+    return FakeStateClient()
+
+
+@pytest.fixture
+def inventory_app(state_client: FakeStateClient) -> Flask:
+    return inventory.create_app(
+        InventorySettings(),
+        state_client_factory=lambda: state_client,
+        sidecar=FakeSidecar(),  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def payment_app(state_client: FakeStateClient) -> Flask:
+    return payment.create_app(
+        PaymentSettings(payment_decline_over=1_000_000),
+        state_client_factory=lambda: state_client,
+        sidecar=FakeSidecar(),  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def mesh(inventory_app: Flask, payment_app: Flask) -> DaprMesh:
+    """The other services, reachable only through (fake) Dapr service invocation."""
+    return DaprMesh(apps={"inventory": inventory_app, "payment": payment_app})
+
+
+@pytest.fixture
+def invoker(mesh: DaprMesh) -> Iterator[DaprInvoker]:
+    client = DaprInvoker(ServiceSettings(app_id="order-processor"), transport=mesh.transport())
+    yield client
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_activity_clients_leak() -> Iterator[None]:
+    yield
+    activities.configure(None)

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+
+import order_processor
+from order_processor.settings import Settings
+from servicekit.invoke import DaprInvoker
+from tests.unit.fakes import FakeWorkflowClient
+
+
+class FakeRuntime:
+    def __init__(self, *, ready: bool = True, fail_start: bool = False) -> None:
+        self.ready = ready
+        self.fail_start = fail_start
+        self.started = 0
+        self.stopped = 0
+
+    def start(self) -> None:
+        if self.fail_start:
+            raise RuntimeError("WorkflowRuntime worker and its stream are not ready")
+        self.started += 1
+
+    def shutdown(self) -> None:
+        self.stopped += 1
+
+    def wait_for_worker_ready(self, timeout: float = 30.0) -> bool:
+        return self.ready
+
+
+@pytest.fixture
+def workflow_client() -> FakeWorkflowClient:
+    return FakeWorkflowClient()
+
+
+@pytest.fixture
+def fake_runtime() -> FakeRuntime:
+    return FakeRuntime()
+
+
+@pytest.fixture
+def app(
+    workflow_client: FakeWorkflowClient, fake_runtime: FakeRuntime, invoker: DaprInvoker
+) -> Flask:
+    return order_processor.create_app(
+        Settings(approval_timeout_seconds=300),
+        invoker=invoker,
+        workflow_client_factory=lambda: workflow_client,
+        runtime=fake_runtime,
+    )

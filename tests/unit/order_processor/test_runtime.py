@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from order_processor import activities, extension
+from order_processor.runtime import WorkflowWorker
+from tests.unit.fakes import FakeWorkflowClient
+from tests.unit.order_processor.conftest import FakeRuntime
+
+GUNICORN_CONF = Path(__file__).parents[3] / "services" / "order-processor" / "gunicorn.conf.py"
+
+
+def clients() -> activities.ActivityClients:
+    return activities.ActivityClients(inventory=None, payment=None)  # type: ignore[arg-type]
+
+
+def test_worker_is_ready_only_once_started_and_connected() -> None:
+    runtime = FakeRuntime(ready=True)
+    worker = WorkflowWorker(clients(), runtime)
+
+    assert worker.is_ready() is False
+    worker.start()
+    assert worker.is_ready() is True
+    runtime.ready = False  # stream dropped
+    assert worker.is_ready() is False
+
+
+def test_worker_start_configures_the_activities() -> None:
+    wired = clients()
+    WorkflowWorker(wired, FakeRuntime()).start()
+
+    assert activities._deps() is wired
+
+
+def test_worker_start_failure_is_raised_and_leaves_it_unready() -> None:
+    worker = WorkflowWorker(clients(), FakeRuntime(fail_start=True))
+
+    with pytest.raises(RuntimeError, match="not ready"):
+        worker.start()
+    assert worker.is_ready() is False
+
+
+def test_worker_stop_shuts_the_runtime_down_once() -> None:
+    runtime = FakeRuntime()
+    worker = WorkflowWorker(clients(), runtime)
+    worker.start()
+
+    worker.stop()
+    worker.stop()
+
+    assert runtime.stopped == 1
+    assert worker.is_ready() is False
+
+
+def test_readyz_follows_the_workflow_worker(app: Flask, fake_runtime: FakeRuntime) -> None:
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 503
+
+    extension.start(app)
+
+    assert fake_runtime.started == 1
+    assert client.get("/readyz").get_json() == {"status": "ready"}
+
+
+def test_app_creation_connects_nothing(
+    app: Flask, fake_runtime: FakeRuntime, workflow_client: FakeWorkflowClient
+) -> None:
+    assert fake_runtime.started == 0
+    assert app.extensions[extension.KEY].orders._client is None
+
+
+def test_stop_closes_what_start_opened(
+    app: Flask, fake_runtime: FakeRuntime, workflow_client: FakeWorkflowClient
+) -> None:
+    extension.start(app)
+    app.test_client().get("/orders/any")  # opens the workflow client
+
+    extension.stop(app)
+
+    assert fake_runtime.stopped == 1
+    assert workflow_client.closed is True
+    assert app.extensions[extension.KEY].stopping.is_set()
+
+
+def load_gunicorn_conf(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.setenv("APP_PORT", "9090")
+    return runpy.run_path(str(GUNICORN_CONF))
+
+
+def test_gunicorn_runs_one_threaded_worker_on_app_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    conf = load_gunicorn_conf(monkeypatch)
+
+    assert conf["bind"] == "0.0.0.0:9090"
+    assert conf["workers"] == 1
+    assert conf["worker_class"] == "gthread"
+    assert conf["threads"] >= 2
+    assert conf["preload_app"] is False
+    assert conf["wsgi_app"] == "order_processor:create_app()"
+    assert conf["control_socket_disable"] is True
+
+
+def test_gunicorn_hooks_start_and_stop_the_runtime(
+    monkeypatch: pytest.MonkeyPatch, app: Flask, fake_runtime: FakeRuntime
+) -> None:
+    conf = load_gunicorn_conf(monkeypatch)
+    worker = SimpleNamespace(wsgi=app)
+
+    conf["post_worker_init"](worker)
+    assert fake_runtime.started == 1
+
+    conf["worker_exit"](None, SimpleNamespace())  # the master's call, for a worker it never loaded
+    assert fake_runtime.stopped == 0
+    conf["worker_exit"](None, worker)
+    assert fake_runtime.stopped == 1
+
+
+@pytest.mark.parametrize("service", ["inventory", "payment"])
+def test_other_services_bind_their_app_port(monkeypatch: pytest.MonkeyPatch, service: str) -> None:
+    monkeypatch.setenv("APP_PORT", "9191")
+    conf = runpy.run_path(str(GUNICORN_CONF.parents[1] / service / "gunicorn.conf.py"))
+
+    assert conf["bind"] == "0.0.0.0:9191"
+    assert conf["wsgi_app"] == f"{service}:create_app()"
+    assert conf["control_socket_disable"] is True

@@ -1,0 +1,361 @@
+"""The workflow's decisions, driven step by step with a fake context.
+
+Tasks are the SDK's own task objects and results travel through the SDK's JSON encoding, as
+they do in the real runtime; only the sidecar is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from dapr.ext.workflow import TaskFailedError
+from dapr.ext.workflow._durabletask import task
+from dapr.ext.workflow._durabletask.internal import protos as pb
+from dapr.ext.workflow._durabletask.internal.shared import from_json, to_json
+from pydantic import BaseModel
+
+from contracts.orders import (
+    ApprovalDecision,
+    InventoryCheck,
+    InventoryUpdate,
+    OrderPayload,
+    OrderResult,
+)
+from contracts.payments import Payment
+from order_processor.workflow import (
+    APPROVAL_EVENT,
+    APPROVAL_THRESHOLD_USD,
+    order_processing_workflow,
+)
+
+ORDER_ID = "order-1"
+
+
+class FakeContext:
+    def __init__(self, *, replaying: bool = False) -> None:
+        self.instance_id = ORDER_ID
+        self.is_replaying = replaying
+        self.steps: list[str] = []
+        self.activities: list[task.CompletableTask[Any]] = []
+        self.events: dict[str, task.CompletableTask[Any]] = {}
+        self.timers: list[task.CompletableTask[Any]] = []
+
+    def call_activity(self, activity: Any, *, input: Any = None, retry_policy: Any = None) -> Any:
+        t: task.CompletableTask[Any] = task.CompletableTask()
+        t.name = activity.__name__  # type: ignore[attr-defined]
+        t.input = input  # type: ignore[attr-defined]
+        t.retry_policy = retry_policy  # type: ignore[attr-defined]
+        self.activities.append(t)
+        return t
+
+    def wait_for_external_event(self, name: str) -> Any:
+        self.events[name] = task.CompletableTask()
+        return self.events[name]
+
+    def create_timer(self, fire_at: timedelta) -> Any:
+        t: task.CompletableTask[Any] = task.CompletableTask()
+        t.fire_at = fire_at  # type: ignore[attr-defined]
+        self.timers.append(t)
+        return t
+
+    def set_custom_status(self, status: str) -> None:
+        self.steps.append(status)
+
+
+def wire(value: Any) -> Any:
+    """What the workflow gets back: the value after the SDK's JSON round trip."""
+    return from_json(to_json(value))
+
+
+class Run:
+    """One workflow execution; each call answers the task the workflow is waiting on."""
+
+    def __init__(self, order: OrderPayload, *, replaying: bool = False) -> None:
+        self.ctx = FakeContext(replaying=replaying)
+        self.gen = order_processing_workflow(self.ctx, order)  # type: ignore[arg-type]
+        self.result: OrderResult | None = None
+        self.pending: Any = next(self.gen)
+
+    @property
+    def calls(self) -> list[str]:
+        return [t.name for t in self.ctx.activities]  # type: ignore[attr-defined]
+
+    def expect(self, name: str) -> Any:
+        assert self.result is None, f"workflow already finished, expected {name}"
+        assert getattr(self.pending, "name", None) == name, f"waiting on {self.pending!r}"
+        return self.pending
+
+    def complete(self, name: str, value: BaseModel | None = None) -> Any:
+        pending = self.expect(name)
+        pending.complete(wire(value if value is not None else pending.input))
+        self._advance(pending.get_result())
+        return pending.input
+
+    def fail(self, name: str, message: str = "boom") -> None:
+        pending = self.expect(name)
+        pending.fail(
+            message, pb.TaskFailureDetails(errorType="TransientError", errorMessage=message)
+        )
+        try:
+            self.pending = self.gen.throw(pending.get_exception())
+        except StopIteration as stop:
+            self.result = stop.value
+
+    def resolve_when_any(self, winner: task.CompletableTask[Any], value: Any = None) -> None:
+        assert isinstance(self.pending, task.WhenAnyTask)
+        winner.complete(value)
+        self._advance(self.pending.get_result())
+
+    def _advance(self, value: Any) -> None:
+        try:
+            self.pending = self.gen.send(value)
+        except StopIteration as stop:
+            self.result = stop.value
+
+
+def order(quantity: int = 1, item: str = "cars", timeout: int = 60) -> OrderPayload:
+    return OrderPayload(item=item, quantity=quantity, approval_timeout_seconds=timeout)
+
+
+def in_stock(quantity: int = 10, unit_price: int = 5000, item: str = "cars") -> InventoryCheck:
+    return InventoryCheck(item=item, found=True, in_stock=quantity, unit_price=unit_price)
+
+
+def paid(amount: int, status: str = "approved") -> Payment:
+    return Payment(
+        order_id=ORDER_ID,
+        item="cars",
+        quantity=1,
+        amount=amount,
+        status=status,  # type: ignore[arg-type]
+        decline_reason=None if status == "approved" else "too much",
+    )
+
+
+def taken(quantity: int = 1, remaining: int = 9) -> InventoryUpdate:
+    return InventoryUpdate(
+        order_id=ORDER_ID, item="cars", quantity=quantity, taken=True, remaining=remaining
+    )
+
+
+def notified(run: Run) -> list[str]:
+    return [t.input.message for t in run.ctx.activities if t.name == "notify_activity"]  # type: ignore[attr-defined]
+
+
+def run_to_payment(run: Run, check: InventoryCheck) -> None:
+    run.complete("verify_inventory_activity", check)
+    run.complete("notify_activity")
+
+
+def test_small_order_is_processed_end_to_end() -> None:
+    run = Run(order())
+
+    verify = run.complete("verify_inventory_activity", in_stock())
+    run.complete("notify_activity")
+    payment = run.complete("process_payment_activity", paid(5000))
+    update = run.complete("update_inventory_activity", taken())
+    run.complete("notify_activity")
+
+    assert run.result == OrderResult(processed=True, total=5000)
+    assert (verify.order_id, verify.item, verify.quantity) == (ORDER_ID, "cars", 1)
+    assert (payment.order_id, payment.amount) == (ORDER_ID, 5000)
+    assert (update.order_id, update.quantity) == (ORDER_ID, 1)
+    assert notified(run) == [
+        f"Received order {ORDER_ID} for 1 cars at $5000 !",
+        f"Order {ORDER_ID} has completed!",
+    ]
+    assert run.ctx.steps == [
+        "verifying_inventory",
+        "processing_payment",
+        "updating_inventory",
+        "completed",
+    ]
+    assert "request_approval_activity" not in run.calls
+
+
+def test_total_uses_inventory_price_times_quantity() -> None:
+    run = Run(order(quantity=3, item="computers"))
+
+    run_to_payment(run, in_stock(unit_price=500, item="computers"))
+
+    assert run.expect("process_payment_activity").input.amount == 1500
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        InventoryCheck(item="cars", found=False),
+        in_stock(quantity=0),
+        in_stock(quantity=2),
+    ],
+    ids=["unknown item", "none left", "too few"],
+)
+def test_insufficient_inventory_ends_before_payment(check: InventoryCheck) -> None:
+    run = Run(order(quantity=3))
+
+    run.complete("verify_inventory_activity", check)
+    run.complete("notify_activity")
+
+    assert run.result == OrderResult(processed=False, reason="insufficient_inventory")
+    assert notified(run)[0].startswith("Insufficient inventory")
+    assert run.calls == ["verify_inventory_activity", "notify_activity"]
+    assert run.ctx.steps[-1] == "failed"
+
+
+def test_order_at_the_threshold_needs_no_approval() -> None:
+    run = Run(order(quantity=10))
+
+    run_to_payment(run, in_stock(quantity=10, unit_price=APPROVAL_THRESHOLD_USD // 10))
+
+    run.expect("process_payment_activity")
+
+
+def big_order_awaiting_approval(timeout: int = 600) -> Run:
+    run = Run(order(quantity=11, timeout=timeout))
+    run_to_payment(run, in_stock(quantity=20))
+    request = run.complete("request_approval_activity")
+    assert request.total == 55_000
+    assert isinstance(run.pending, task.WhenAnyTask)
+    assert run.ctx.steps[-1] == "awaiting_approval"
+    return run
+
+
+def test_big_order_waits_for_approval_with_the_timeout_from_its_input() -> None:
+    run = big_order_awaiting_approval(timeout=600)
+
+    assert set(run.ctx.events) == {APPROVAL_EVENT}
+    assert [t.fire_at for t in run.ctx.timers] == [timedelta(seconds=600)]  # type: ignore[attr-defined]
+
+
+def test_approved_big_order_is_processed() -> None:
+    run = big_order_awaiting_approval()
+
+    run.resolve_when_any(run.ctx.events[APPROVAL_EVENT], wire(ApprovalDecision(approved=True)))
+    run.complete("process_payment_activity", paid(55_000))
+    run.complete("update_inventory_activity", taken(11, 9))
+    run.complete("notify_activity")
+
+    assert run.result == OrderResult(processed=True, total=55_000)
+
+
+@pytest.mark.parametrize(
+    "decision",
+    [wire(ApprovalDecision(approved=False)), {"approved": "yes"}, None],
+    ids=["rejected", "malformed", "empty"],
+)
+def test_rejected_big_order_is_not_paid(decision: Any) -> None:
+    run = big_order_awaiting_approval()
+
+    run.resolve_when_any(run.ctx.events[APPROVAL_EVENT], decision)
+    run.complete("notify_activity")
+
+    assert run.result == OrderResult(processed=False, reason="approval_rejected", total=55_000)
+    assert "process_payment_activity" not in run.calls
+
+
+def test_unanswered_big_order_times_out() -> None:
+    run = big_order_awaiting_approval()
+
+    run.resolve_when_any(run.ctx.timers[0])
+    run.complete("notify_activity")
+
+    assert run.result == OrderResult(processed=False, reason="approval_timeout", total=55_000)
+    assert "timed out" in notified(run)[-1]
+    assert "process_payment_activity" not in run.calls
+
+
+def test_declined_payment_takes_no_stock() -> None:
+    run = Run(order())
+    run_to_payment(run, in_stock())
+
+    run.complete("process_payment_activity", paid(5000, status="declined"))
+    run.complete("notify_activity")
+
+    assert run.result == OrderResult(processed=False, reason="payment_declined", total=5000)
+    assert "update_inventory_activity" not in run.calls
+
+
+def paid_order() -> Run:
+    run = Run(order())
+    run_to_payment(run, in_stock())
+    run.complete("process_payment_activity", paid(5000))
+    return run
+
+
+def test_stock_gone_after_payment_is_refunded() -> None:
+    run = paid_order()
+
+    run.complete(
+        "update_inventory_activity",
+        InventoryUpdate(order_id=ORDER_ID, item="cars", quantity=1, taken=False),
+    )
+    refund = run.complete("refund_payment_activity", paid(5000))
+    run.complete("notify_activity")
+
+    assert refund.order_id == ORDER_ID
+    assert run.result == OrderResult(processed=False, reason="inventory_update_failed", total=5000)
+    assert notified(run)[-1] == f"Order {ORDER_ID} Failed!"
+    assert run.ctx.steps[-3:] == ["updating_inventory", "compensating", "failed"]
+
+
+def test_failed_inventory_update_is_compensated_by_a_refund() -> None:
+    run = paid_order()
+
+    run.fail("update_inventory_activity", "inventory unreachable after retries")
+    run.complete("refund_payment_activity", paid(5000))
+    run.complete("notify_activity")
+
+    assert run.result == OrderResult(processed=False, reason="inventory_update_failed", total=5000)
+    assert run.calls.count("refund_payment_activity") == 1
+
+
+def test_a_failed_refund_fails_the_workflow_for_a_person_to_see() -> None:
+    run = paid_order()
+    run.fail("update_inventory_activity")
+
+    with pytest.raises(TaskFailedError):
+        run.fail("refund_payment_activity", "payment unreachable")
+
+
+def test_a_failed_verification_fails_the_workflow() -> None:
+    run = Run(order())
+
+    with pytest.raises(TaskFailedError):
+        run.fail("verify_inventory_activity")
+
+
+def test_every_activity_call_has_a_bounded_retry_policy() -> None:
+    run = paid_order()
+    run.fail("update_inventory_activity")
+    run.complete("refund_payment_activity", paid(5000))
+    run.complete("notify_activity")
+
+    for call in run.ctx.activities:
+        policy = call.retry_policy  # type: ignore[attr-defined]
+        assert policy is not None, call.name  # type: ignore[attr-defined]
+        assert 1 < policy.max_number_of_attempts <= 10
+        assert policy.max_retry_interval is not None
+
+
+def test_replay_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    run = Run(order(quantity=11), replaying=True)
+    run_to_payment(run, in_stock(quantity=20))
+    run.complete("request_approval_activity")
+    run.resolve_when_any(run.ctx.timers[0])
+    run.complete("notify_activity")
+
+    assert run.result is not None
+    assert not [r for r in caplog.records if r.name == "order_processing_workflow"]
+
+
+def test_live_run_logs_with_the_order_id(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    run = big_order_awaiting_approval()
+
+    record = next(r for r in caplog.records if r.name == "order_processing_workflow")
+    assert ORDER_ID in record.getMessage()
+    assert run.result is None

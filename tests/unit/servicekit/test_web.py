@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+
+from contracts.orders import OrderRequest
+from servicekit import logs, web
+
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+@pytest.fixture
+def app() -> Flask:
+    app = Flask(__name__)
+    web.init_app(app, max_content_length=1024)
+    seen: dict[str, str | None] = {}
+    app.config["SEEN"] = seen
+
+    @app.post("/things/<order_id>")
+    def thing(order_id: str) -> dict[str, str]:
+        seen["order_id"] = logs.current_order_id()
+        seen["trace_id"] = logs.current_trace_id()
+        return web.parse_body(OrderRequest).model_dump()
+
+    @app.get("/lookup")
+    def lookup() -> dict[str, str | None]:
+        return {"order_id": logs.current_order_id()}
+
+    @app.get("/boom")
+    def boom() -> str:
+        raise ValueError("secret detail")
+
+    def not_ready() -> bool:
+        raise RuntimeError("cannot tell")
+
+    app.register_blueprint(web.create_probes_blueprint(not_ready))
+    return app
+
+
+def test_request_context_carries_order_and_trace_and_is_cleared(app: Flask) -> None:
+    response = app.test_client().post(
+        "/things/o-1", json={"item": "cars", "quantity": 1}, headers={"traceparent": TRACEPARENT}
+    )
+
+    assert response.status_code == 200
+    assert app.config["SEEN"] == {
+        "order_id": "o-1",
+        "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+    }
+    assert logs.current_order_id() is None
+    assert logs.current_traceparent() is None
+
+
+def test_unexpected_errors_are_a_generic_json_500(app: Flask) -> None:
+    response = app.test_client().get("/boom")
+
+    assert response.status_code == 500
+    assert response.get_json() == {
+        "error": "internal_error",
+        "message": "The server could not handle the request",
+    }
+
+
+def test_a_raising_readiness_check_means_not_ready(app: Flask) -> None:
+    response = app.test_client().get("/readyz")
+
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "not_ready"}
+
+
+def test_body_limit_is_the_configured_one(app: Flask) -> None:
+    response = app.test_client().post(
+        "/things/o-1", data=b"{" + b" " * 2000 + b"}", content_type="application/json"
+    )
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [("order-9", "order-9"), ("bad id!", None), ("x" * 65, None), (None, None)],
+)
+def test_order_id_comes_from_the_header_when_the_path_has_none(
+    app: Flask, header: str | None, expected: str | None
+) -> None:
+    headers = {"x-order-id": header} if header is not None else {}
+
+    assert app.test_client().get("/lookup", headers=headers).get_json() == {"order_id": expected}
+
+
+def test_path_order_id_wins_over_the_header(app: Flask) -> None:
+    app.test_client().post(
+        "/things/o-1", json={"item": "cars", "quantity": 1}, headers={"x-order-id": "other"}
+    )
+    assert app.config["SEEN"]["order_id"] == "o-1"
