@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -77,7 +77,7 @@ class FakeStateClient:
             raise FakeRpcError(grpc.StatusCode.ABORTED, "possible etag mismatch")
         self._write(store_name, key, value)
 
-    def execute_state_transaction(self, store_name: str, operations: list[Any]) -> None:
+    def execute_state_transaction(self, store_name: str, operations: Sequence[Any]) -> None:
         self._hook()
         for op in operations:
             if not self._check(store_name, op.key, op.etag, first_write=False):

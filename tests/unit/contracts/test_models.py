@@ -39,7 +39,7 @@ def test_limits_are_inclusive_where_documented() -> None:
 def test_models_are_immutable() -> None:
     request = WithdrawalRequest(order_id="o-1", quantity=1)
     with pytest.raises(ValidationError):
-        request.quantity = 2  # type: ignore[misc]
+        request.quantity = 2
 
 
 def test_approval_decision_is_a_strict_bool() -> None:
@@ -55,7 +55,7 @@ def test_payment_defaults_and_round_trip() -> None:
     assert payment.refunded is False
     assert Payment.model_validate_json(payment.model_dump_json()) == payment
     with pytest.raises(ValidationError):
-        Payment(**request.model_dump(), status="pending")  # type: ignore[arg-type]
+        Payment(**request.model_dump(), status="pending")
 
 
 def test_workflow_models_survive_a_json_round_trip() -> None:

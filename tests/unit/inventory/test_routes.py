@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -165,7 +166,7 @@ def test_withdrawal_gives_up_with_503_under_endless_contention(
     bumps = threading.local()
     bumps.count = 0
 
-    def always_conflicting(store_name: str, operations: list[Any]) -> None:
+    def always_conflicting(store_name: str, operations: Sequence[Any]) -> None:
         bumps.count += 1
         restock(client, "cars", 10, 5000)  # someone restocks every time: our ETag is stale
         original(store_name, operations)

@@ -16,7 +16,7 @@ from flask import Flask
 
 from contracts.orders import ApprovalRequest, InventoryRequest, Notification, RefundRequest
 from contracts.payments import PaymentRequest
-from order_processor import activities, runtime
+from order_processor import activities, workflow
 from order_processor.clients import InventoryClient, PaymentClient
 from servicekit.invoke import DaprInvoker, TransientError
 from servicekit.logs import LOG_FORMAT, LogContextFilter
@@ -73,7 +73,7 @@ def test_activities_are_registered_under_the_seed_names() -> None:
         "update_inventory_activity",
         "refund_payment_activity",
     ]
-    for fn in (*activities.ACTIVITIES, runtime.order_processing_workflow):
+    for fn in (*activities.ACTIVITIES, workflow.order_processing_workflow):
         assert fn.__dict__["_dapr_alternate_name"] == fn.__name__
 
 

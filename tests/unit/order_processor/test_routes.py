@@ -331,7 +331,7 @@ def test_openapi_document_describes_the_api_from_the_models(client: FlaskClient)
         "/orders/{order_id}/approval",
     }
 
-    refs = []
+    refs: list[str] = []
 
     def collect(node: Any) -> None:
         if isinstance(node, dict):

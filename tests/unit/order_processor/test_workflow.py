@@ -130,7 +130,7 @@ def paid(amount: int, status: str = "approved") -> Payment:
         item="cars",
         quantity=1,
         amount=amount,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         decline_reason=None if status == "approved" else "too much",
     )
 
