@@ -38,3 +38,6 @@ def worker_exit(server: Any, worker: Any) -> None:
         from order_processor import extension  # noqa: PLC0415
 
         extension.stop(app)
+    from servicekit import tracing  # noqa: PLC0415
+
+    tracing.flush()

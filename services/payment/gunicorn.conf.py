@@ -1,6 +1,7 @@
 """Gunicorn settings for payment; the same file serves locally and in the container."""
 
 import os
+from typing import Any
 
 bind = f"0.0.0.0:{os.environ.get('APP_PORT', '8082')}"
 # Each request is a short call to the sidecar; threads overlap those waits in one process.
@@ -11,3 +12,10 @@ wsgi_app = "payment:create_app()"
 graceful_timeout = 20
 # Gunicorn 25+ opens a control socket at one fixed path per user; three services would collide.
 control_socket_disable = True
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Send the worker's last spans before it goes."""
+    from servicekit import tracing  # noqa: PLC0415 - only ever loaded in the worker
+
+    tracing.flush()

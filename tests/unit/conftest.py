@@ -6,15 +6,37 @@ from collections.abc import Iterator
 
 import pytest
 from flask import Flask
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import inventory
 import payment
 from inventory.settings import Settings as InventorySettings
 from order_processor import activities
 from payment.settings import Settings as PaymentSettings
+from servicekit import tracing
 from servicekit.invoke import DaprInvoker
 from servicekit.settings import ServiceSettings
 from tests.unit.fakes import DaprMesh, FakeSidecar, FakeStateClient
+
+_finished_spans = InMemorySpanExporter()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tracer_provider() -> None:
+    """Spans get real ids (for logs and propagation); tests read them from memory."""
+    tracing.configure_tracing("unit-tests", zipkin_endpoint=None)
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider)
+    provider.add_span_processor(SimpleSpanProcessor(_finished_spans))
+
+
+@pytest.fixture
+def finished_spans() -> InMemorySpanExporter:
+    _finished_spans.clear()
+    return _finished_spans
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from servicekit import logs
+from servicekit import logs, tracing
 from servicekit.settings import ServiceSettings
 
 logger = logging.getLogger("servicekit.invoke")
@@ -40,13 +40,12 @@ class DaprInvoker:
             ),
             transport=transport,
         )
+        # The client span carries the trace context to the sidecar (W3C traceparent).
+        tracing.instrument_client(self._client)
 
     def invoke(self, app_id: str, method: str, path: str, *, json: Any = None) -> httpx.Response:
         """Call ``path`` on ``app_id``; transport failures, 5xx and 429 raise ``TransientError``."""
         headers = {}
-        traceparent = logs.current_traceparent()
-        if traceparent:
-            headers["traceparent"] = traceparent
         order_id = logs.current_order_id()
         if order_id:
             headers[logs.ORDER_ID_HEADER] = order_id

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from opentelemetry import trace
+
 UNKNOWN = "-"
 # Carries the order id on service invocation, so the callee's log lines name the order too.
 ORDER_ID_HEADER = "x-order-id"
@@ -20,10 +22,7 @@ QUIET_LOGGERS = ("httpx", "httpcore")
 LOG_FORMAT = "%(levelname)s:%(name)s:%(message)s [order_id=%(order_id)s trace_id=%(trace_id)s]"
 
 _order_id: ContextVar[str | None] = ContextVar("order_id", default=None)
-_traceparent: ContextVar[str | None] = ContextVar("traceparent", default=None)
 
-# W3C trace context: version-traceid-parentid-flags, lowercase hex.
-_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 # The alphabet of contracts.fields.OrderId; anything else from a header is ignored.
 _ORDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
@@ -58,14 +57,10 @@ def current_order_id() -> str | None:
     return _order_id.get()
 
 
-def current_traceparent() -> str | None:
-    """The incoming W3C ``traceparent``, forwarded on outgoing calls."""
-    return _traceparent.get()
-
-
 def current_trace_id() -> str | None:
-    match = _TRACEPARENT.match(_traceparent.get() or "")
-    return match.group(1) if match else None
+    """The trace of the current span (servicekit.tracing makes one per request and activity)."""
+    context = trace.get_current_span().get_span_context()
+    return trace.format_trace_id(context.trace_id) if context.is_valid else None
 
 
 def set_order_id(order_id: str | None) -> None:
@@ -77,20 +72,11 @@ def valid_order_id(value: str | None) -> str | None:
     return value if value and _ORDER_ID.match(value) else None
 
 
-def set_traceparent(traceparent: str | None) -> None:
-    """Keep a well-formed ``traceparent``; anything else is dropped, not propagated."""
-    value = (traceparent or "").strip().lower()
-    _traceparent.set(value if _TRACEPARENT.match(value) else None)
-
-
 @contextmanager
-def log_context(*, order_id: str | None, traceparent: str | None = None) -> Iterator[None]:
-    """Bind the context for a unit of work (an activity) and restore the previous one after."""
-    order_token = _order_id.set(order_id)
-    trace_token = _traceparent.set(None)
-    set_traceparent(traceparent)
+def log_context(*, order_id: str | None) -> Iterator[None]:
+    """Bind the order id for a unit of work (an activity) and restore the previous one after."""
+    token = _order_id.set(order_id)
     try:
         yield
     finally:
-        _traceparent.reset(trace_token)
-        _order_id.reset(order_token)
+        _order_id.reset(token)

@@ -24,6 +24,9 @@ class ServiceSettings(BaseSettings):
     # Service invocation through the local sidecar.
     invoke_timeout_seconds: float = Field(default=5.0, gt=0)
     invoke_connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    # Where the app's own spans go (the sidecars report theirs per their Dapr Configuration).
+    # Unset: spans still get ids, for the logs and for propagation, but are not exported.
+    zipkin_endpoint: str | None = None
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -16,8 +16,9 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from contracts.errors import ErrorBody, FieldError
-from servicekit import logs
+from servicekit import logs, tracing
 from servicekit.invoke import TransientError
+from servicekit.settings import ServiceSettings
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -134,12 +135,14 @@ def _handle_unexpected(exc: Exception) -> Response:
 
 def _bind_log_context() -> None:
     """Every log line of a request carries its order id (when the path has one) and trace id."""
-    g.servicekit_previous = (logs.current_order_id(), logs.current_traceparent())
-    logs.set_traceparent(request.headers.get("traceparent"))
+    g.servicekit_previous_order_id = logs.current_order_id()
     view_args = request.view_args or {}
     order_id = view_args.get("order_id")
     if not isinstance(order_id, str):
-        order_id = request.headers.get(logs.ORDER_ID_HEADER)
+        # Sent by the order's activities: this request is part of the order's trace.
+        order_id = logs.valid_order_id(request.headers.get(logs.ORDER_ID_HEADER))
+        if order_id:
+            tracing.tag_order(order_id)
     logs.set_order_id(logs.valid_order_id(order_id))
 
 
@@ -156,9 +159,19 @@ def _log_request(response: Response) -> Response:
 
 def _unbind_log_context(_exc: BaseException | None) -> None:
     # Threads are reused across requests: leave no context behind for the next one.
-    previous = g.pop("servicekit_previous", (None, None))
-    logs.set_order_id(previous[0])
-    logs.set_traceparent(previous[1])
+    logs.set_order_id(g.pop("servicekit_previous_order_id", None))
+
+
+def create_service_app(import_name: str, settings: ServiceSettings) -> Flask:
+    """The Flask app every service starts from: logging, tracing, JSON errors, log context."""
+    logs.configure_logging(settings.log_level)
+    tracing.configure_tracing(settings.app_id, settings.zipkin_endpoint)
+    app = Flask(import_name)
+    app.config["SETTINGS"] = settings
+    # First: the request's span must exist before init_app's hooks tag it and log under it.
+    tracing.instrument_app(app)
+    init_app(app, max_content_length=settings.max_content_length)
+    return app
 
 
 def init_app(app: Flask, *, max_content_length: int) -> None:

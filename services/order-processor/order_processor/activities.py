@@ -26,7 +26,7 @@ from contracts.orders import (
 )
 from contracts.payments import Payment, PaymentRequest
 from order_processor.clients import InventoryClient, PaymentClient, StockUnavailableError
-from servicekit import logs
+from servicekit import logs, tracing
 from servicekit.invoke import TransientError
 
 
@@ -53,7 +53,9 @@ def _deps() -> ActivityClients:
 
 @contextmanager
 def _activity(ctx: WorkflowActivityContext) -> Iterator[None]:
-    """Log with the order id, and let only transient failures be retried."""
+    """Log and trace with the order id, and let only transient failures be retried."""
+    # The SDK runs each activity in a span of the order's trace; tag it with the order.
+    tracing.tag_order(ctx.workflow_id)
     with logs.log_context(order_id=ctx.workflow_id):
         try:
             yield
@@ -122,6 +124,7 @@ def process_payment_activity(ctx: WorkflowActivityContext, request: PaymentReque
                 request.order_id,
                 payment.decline_reason,
             )
+            tracing.record_failure(f"payment declined: {payment.decline_reason}")
         return payment
 
 

@@ -13,7 +13,6 @@ from order_processor.service import OrderService, WorkflowClient, dapr_workflow_
 from order_processor.settings import Settings
 from servicekit import web
 from servicekit.invoke import DaprInvoker
-from servicekit.logs import configure_logging
 
 
 def create_app(
@@ -25,11 +24,7 @@ def create_app(
 ) -> Flask:
     """Build the app; nothing here connects to Dapr (the worker starts in post_worker_init)."""
     settings = settings or Settings()
-    configure_logging(settings.log_level)
-
-    app = Flask(__name__)
-    app.config["SETTINGS"] = settings
-    web.init_app(app, max_content_length=settings.max_content_length)
+    app = web.create_service_app(__name__, settings)
 
     invoker = invoker or DaprInvoker(settings)
     inventory = InventoryClient(invoker, settings.inventory_app_id)

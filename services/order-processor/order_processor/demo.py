@@ -12,6 +12,7 @@ from contracts.inventory import Restock
 from contracts.orders import OrderRequest
 from order_processor.clients import InventoryClient
 from order_processor.service import OrderService
+from servicekit import tracing
 
 # (name, unit price in USD, quantity), as in the seed.
 SEED_STOCK = (("paperclip", 5, 100), ("cars", 5000, 10), ("computers", 500, 100))
@@ -59,7 +60,9 @@ def run_demo(
     _say("==========Begin the purchase of item:==========")
     request = OrderRequest(item="cars", quantity=1)
     _say(f"Starting order workflow, purchasing {request.quantity} of {request.item}")
-    accepted = orders.place(request)
+    # No HTTP request starts this order, so the demo opens the root span of its trace.
+    with tracing.tracer().start_as_current_span("POST /orders (demo)"):
+        accepted = orders.place(request)
     remaining = max(1, int(deadline - time.monotonic()))
     state = orders.wait_for_completion(accepted.order_id, timeout_seconds=remaining)
     _say(f"Workflow completed! Result: {state.runtime_status}")

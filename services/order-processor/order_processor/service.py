@@ -21,6 +21,7 @@ from contracts.orders import (
     Step,
 )
 from order_processor.workflow import APPROVAL_EVENT, order_processing_workflow
+from servicekit import logs, tracing
 
 WORKFLOW_NAME = order_processing_workflow.__name__
 # Fixed forever: changing it would turn every retried request into a new order.
@@ -124,15 +125,21 @@ class OrderService:
             quantity=request.quantity,
             approval_timeout_seconds=self.approval_timeout_seconds,
         )
-        try:
-            self.client.schedule_new_workflow(WORKFLOW_NAME, input=payload, instance_id=order_id)
-        except Exception:
-            # A concurrent request with the same key may have scheduled it first.
-            existing = self._existing(order_id, request) if idempotency_key else None
-            if existing is None:
-                raise
-            return existing
-        logger.info("Order %s placed: %d %s", order_id, request.quantity, request.item)
+        # The span that starts the workflow is the root of the order's trace; the gRPC call
+        # below hands its context to the workflow engine, and from there to every activity.
+        tracing.tag_order(order_id)
+        with logs.log_context(order_id=order_id):
+            try:
+                self.client.schedule_new_workflow(
+                    WORKFLOW_NAME, input=payload, instance_id=order_id
+                )
+            except Exception:
+                # A concurrent request with the same key may have scheduled it first.
+                existing = self._existing(order_id, request) if idempotency_key else None
+                if existing is None:
+                    raise
+                return existing
+            logger.info("Order %s placed: %d %s", order_id, request.quantity, request.item)
         return OrderAccepted(order_id=order_id, status="PENDING")
 
     def _existing(self, order_id: str, request: OrderRequest) -> OrderAccepted | None:

@@ -9,7 +9,6 @@ from payment.routes import payments_bp
 from payment.settings import Settings
 from servicekit import web
 from servicekit.invoke import DaprInvoker
-from servicekit.logs import configure_logging
 from servicekit.state import StateClient
 
 
@@ -21,11 +20,7 @@ def create_app(
 ) -> Flask:
     """Build the app; nothing here talks to Dapr (clients connect on first use)."""
     settings = settings or Settings()
-    configure_logging(settings.log_level)
-
-    app = Flask(__name__)
-    app.config["SETTINGS"] = settings
-    web.init_app(app, max_content_length=settings.max_content_length)
+    app = web.create_service_app(__name__, settings)
 
     state = clients.create_state_store(settings, state_client_factory)
     store.init_app(

@@ -14,7 +14,7 @@ from payment.store import (
     PaymentNotFoundError,
     current_store,
 )
-from servicekit import logs
+from servicekit import logs, tracing
 from servicekit.web import ApiError, json_response, parse_body, parse_value
 
 payments_bp = Blueprint("payments", __name__, url_prefix="/payments")
@@ -43,6 +43,8 @@ def create_payment() -> Response:
         logger.info("Payment of %d USD %s", payment.amount, payment.status)
     else:
         logger.info("Repeated payment request; returning the first outcome (%s)", payment.status)
+    if payment.status == "declined":
+        tracing.record_failure(f"payment declined: {payment.decline_reason}")
     return json_response(payment)
 
 

@@ -13,11 +13,14 @@ import httpx
 import pytest
 from dapr.ext.workflow._durabletask.task import NonRetryableError
 from flask import Flask
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan
 
 from contracts.orders import ApprovalRequest, InventoryRequest, Notification, RefundRequest
 from contracts.payments import PaymentRequest
 from order_processor import activities, workflow
 from order_processor.clients import InventoryClient, PaymentClient
+from servicekit import tracing
 from servicekit.invoke import DaprInvoker, TransientError
 from servicekit.logs import LOG_FORMAT, LogContextFilter
 from tests.unit.fakes import DaprMesh
@@ -227,12 +230,18 @@ def test_activities_need_their_clients() -> None:
         activities.verify_inventory_activity(CTX, cars())
 
 
-def test_the_called_service_logs_the_order_id_too(
+def test_the_called_service_logs_the_order_id_and_trace_too(
     clients: activities.ActivityClients, console: io.StringIO
 ) -> None:
-    activities.verify_inventory_activity(CTX, cars())
+    # The SDK runs each activity in a span of the order's trace.
+    with tracing.tracer().start_as_current_span("activity: verify_inventory_activity") as span:
+        activities.verify_inventory_activity(CTX, cars())
 
+    trace_id = trace.format_trace_id(span.get_span_context().trace_id)
     access = [line for line in lines(console) if "GET /inventory/cars 200" in line]
     assert access == [
-        f"INFO:servicekit.web:GET /inventory/cars 200 [order_id={ORDER_ID} trace_id=-]"
+        f"INFO:servicekit.web:GET /inventory/cars 200 [order_id={ORDER_ID} trace_id={trace_id}]"
     ]
+    assert isinstance(span, ReadableSpan)
+    assert span.attributes is not None
+    assert span.attributes[tracing.ORDER_ID_ATTRIBUTE] == ORDER_ID

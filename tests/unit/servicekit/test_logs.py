@@ -5,12 +5,11 @@ import logging
 import threading
 
 import pytest
+from opentelemetry import trace
 from pydantic import ValidationError
 
-from servicekit import logs
+from servicekit import logs, tracing
 from servicekit.settings import ServiceSettings
-
-TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
 def formatted(message: str, logger: str = "UpdateInventoryActivity") -> str:
@@ -30,32 +29,21 @@ def formatted(message: str, logger: str = "UpdateInventoryActivity") -> str:
 
 
 def test_context_is_appended_after_the_default_format() -> None:
-    with logs.log_context(order_id="abc", traceparent=TRACEPARENT):
+    with (
+        tracing.tracer().start_as_current_span("activity") as span,
+        logs.log_context(order_id="abc"),
+    ):
         line = formatted("There are now 9 cars left in stock")
 
+    trace_id = trace.format_trace_id(span.get_span_context().trace_id)
     assert line == (
         "WARNING:UpdateInventoryActivity:There are now 9 cars left in stock "
-        "[order_id=abc trace_id=4bf92f3577b34da6a3ce929d0e0e4736]"
+        f"[order_id=abc trace_id={trace_id}]"
     )
 
 
 def test_unknown_context_is_a_dash() -> None:
     assert formatted("x").endswith(" [order_id=- trace_id=-]")
-
-
-@pytest.mark.parametrize(
-    "header",
-    [None, "", "garbage", "00-xyz-00f067aa0ba902b7-01", TRACEPARENT + "-extra"],
-)
-def test_malformed_traceparent_is_dropped(header: str | None) -> None:
-    with logs.log_context(order_id=None, traceparent=header):
-        assert logs.current_traceparent() is None
-        assert logs.current_trace_id() is None
-
-
-def test_traceparent_is_normalised_to_lowercase() -> None:
-    with logs.log_context(order_id=None, traceparent=TRACEPARENT.upper()):
-        assert logs.current_traceparent() == TRACEPARENT
 
 
 def test_log_context_restores_the_outer_context() -> None:

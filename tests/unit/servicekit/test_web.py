@@ -2,17 +2,18 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from contracts.orders import OrderRequest
-from servicekit import logs, web
+from servicekit import logs, tracing, web
+from servicekit.settings import ServiceSettings
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
 @pytest.fixture
 def app() -> Flask:
-    app = Flask(__name__)
-    web.init_app(app, max_content_length=1024)
+    app = web.create_service_app(__name__, ServiceSettings(max_content_length=1024))
     seen: dict[str, str | None] = {}
     app.config["SEEN"] = seen
 
@@ -48,7 +49,21 @@ def test_request_context_carries_order_and_trace_and_is_cleared(app: Flask) -> N
         "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
     }
     assert logs.current_order_id() is None
-    assert logs.current_traceparent() is None
+    assert logs.current_trace_id() is None
+
+
+def test_only_calls_from_an_order_s_activities_are_tagged_with_the_order(
+    app: Flask, finished_spans: InMemorySpanExporter
+) -> None:
+    client = app.test_client()
+    client.get("/lookup", headers={"x-order-id": "o-1"})  # an activity's call: the order's trace
+    client.post("/things/o-2", json={"item": "cars", "quantity": 1})  # a user asking about it
+
+    tags = {
+        span.name: (span.attributes or {}).get(tracing.ORDER_ID_ATTRIBUTE)
+        for span in finished_spans.get_finished_spans()
+    }
+    assert tags == {"GET /lookup": "o-1", "POST /things/<order_id>": None}
 
 
 def test_unexpected_errors_are_a_generic_json_500(app: Flask) -> None:
