@@ -13,6 +13,11 @@ export UV_PYTHON_PREFERENCE := only-system
 # scheduler's address; daprd 1.18 reads it from this variable instead. See README "Platform".
 export DAPR_SCHEDULER_HOST_ADDRESS_DNS_A ?= 127.0.0.1:50006
 
+# Tokens between each app and its sidecar (DAPR_API_TOKEN: app -> sidecar; APP_API_TOKEN:
+# sidecar -> app). Made once per machine, outside the repo; daprd and the apps inherit them.
+DAPR_LOCAL_STATE ?= $(HOME)/.local/state/dapr-order-processing
+TOKENS := $(DAPR_LOCAL_STATE)/tokens.env
+
 UV_VERSION := 0.13.8
 UV := uv
 PYTEST_ARGS ?=
@@ -22,8 +27,13 @@ help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 .PHONY: run
-run: setup up ## Set up everything, then run the three services with `dapr run -f .`
-	dapr run -f .
+run: setup up $(TOKENS) ## Set up everything, then run the three services with `dapr run -f .`
+	set -a && . $(TOKENS) && set +a && dapr run -f .
+
+$(TOKENS):
+	@mkdir -p $(@D)
+	@umask 077 && python3 -c 'import secrets; print(f"DAPR_API_TOKEN={secrets.token_hex(32)}\nAPP_API_TOKEN={secrets.token_hex(32)}")' > $@
+	@echo "wrote $@"
 
 .PHONY: test
 test: setup up lint ## Set up everything, then run lint and the whole test suite

@@ -1,35 +1,59 @@
 """The whole system on the real runtime, started from the repo's own dapr.yaml.
 
 Only what must differ for a test run is changed: free ports (so a running `make run` is left
-alone), SQLite files in a temporary folder, a short approval timeout, the demo off.
+alone), SQLite files in a temporary folder, tokens of its own, a short approval timeout, the
+demo off. Two ways to run it:
+- `running_system`: `dapr run -f`, exactly as `make run` does;
+- `supervised_system`: each daprd and each gunicorn as a process of its own, so a test can
+  kill -9 one of them and start it again.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
+import signal
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
 
-from tests.integration.harness import answers, cli_env, dapr_cli, free_port, stop, wait_until
+from tests.integration.harness import (
+    PLACEMENT_ADDRESS,
+    SCHEDULER_ADDRESS,
+    answers,
+    cli_env,
+    dapr_cli,
+    free_port,
+    stop,
+    wait_until,
+)
 
 REPO = Path(__file__).resolve().parents[2]
+DAPRD = Path(os.environ.get("DAPR_HOME", Path.home() / ".dapr")) / "bin" / "daprd"
 
 # Business settings the tests rely on; each test names its own items, so tests never share stock.
 APPROVAL_TIMEOUT_SECONDS = 6
 PAYMENT_DECLINE_OVER = 100_000
+READY_DEADLINE_S = 90
 
 
 @dataclass
 class App:
     app_id: str
-    app_port: int
-    http_port: int
+    app_dir: Path
+    command: list[str]
+    env: dict[str, str]
+    app_port: int = field(default_factory=free_port)
+    http_port: int = field(default_factory=free_port)
+    grpc_port: int = field(default_factory=free_port)
+    metrics_port: int = field(default_factory=free_port)
+    internal_grpc_port: int = field(default_factory=free_port)
 
     @property
     def url(self) -> str:
@@ -39,19 +63,28 @@ class App:
     def sidecar_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
+    def sidecar_ready(self) -> bool:
+        return answers(f"{self.sidecar_url}/v1.0/healthz")
+
+    def app_ready(self) -> bool:
+        return answers(f"{self.url}/readyz")
+
 
 @dataclass
-class System:
-    apps: dict[str, App]
-    run_file: Path
-    process: subprocess.Popen[bytes]
-    log_path: Path
+class Plan:
+    """dapr.yaml, made safe for a test run."""
 
-    def url(self, app_id: str) -> str:
-        return self.apps[app_id].url
+    workdir: Path
+    apps: dict[str, App]
+    resources: Path
+    config: Path
+    tokens: dict[str, str]
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        """Everything the run printed, all processes together."""
+        return "\n".join(
+            path.read_text(errors="replace") for path in sorted(self.workdir.glob("*.log"))
+        )
 
 
 def _resources(target: Path, state_dir: Path) -> Path:
@@ -67,69 +100,173 @@ def _resources(target: Path, state_dir: Path) -> Path:
     return target
 
 
-def _run_file(workdir: Path, env: dict[str, str]) -> tuple[Path, dict[str, App]]:
+def make_plan(workdir: Path, env: dict[str, str] | None = None) -> Plan:
     run: dict[str, Any] = yaml.safe_load((REPO / "dapr.yaml").read_text())
     state_dir = workdir / "state"
     state_dir.mkdir()
     common = run["common"]
-    common["resourcesPath"] = str(_resources(workdir / "resources", state_dir))
-    common["configFilePath"] = str(REPO / common["configFilePath"])
-    common["env"] = {**common.get("env", {}), **env}
-    apps: dict[str, App] = {}
-    for app in run["apps"]:
-        app["appDirPath"] = str(REPO / app["appDirPath"])
-        app["appPort"], app["daprHTTPPort"] = free_port(), free_port()
-        app["daprGRPCPort"], app["metricsPort"] = free_port(), free_port()
-        app["env"] = {**app.get("env", {}), "RUN_DEMO": "false"}
-        apps[app["appID"]] = App(app["appID"], app["appPort"], app["daprHTTPPort"])
-    path = workdir / "dapr.yaml"
-    path.write_text(yaml.safe_dump(run, sort_keys=False))
-    return path, apps
-
-
-@contextmanager
-def running_system(workdir: Path, env: dict[str, str] | None = None) -> Iterator[System]:
-    """`dapr run -f` the three apps; yields once every app and sidecar is ready."""
     settings = {
+        **common.get("env", {}),
         "APPROVAL_TIMEOUT_SECONDS": str(APPROVAL_TIMEOUT_SECONDS),
         "PAYMENT_DECLINE_OVER": str(PAYMENT_DECLINE_OVER),
         **(env or {}),
     }
-    run_file, apps = _run_file(workdir, settings)
-    log_path = workdir / "dapr-run.log"
-    with log_path.open("wb") as log:
+    apps = {
+        app["appID"]: App(
+            app_id=app["appID"],
+            app_dir=(REPO / app["appDirPath"]).resolve(),
+            command=list(app["command"]),
+            env={**settings, **app.get("env", {}), "RUN_DEMO": "false"},
+        )
+        for app in run["apps"]
+    }
+    return Plan(
+        workdir=workdir,
+        apps=apps,
+        resources=_resources(workdir / "resources", state_dir),
+        config=REPO / common["configFilePath"],
+        tokens={
+            "DAPR_API_TOKEN": secrets.token_hex(16),
+            "APP_API_TOKEN": secrets.token_hex(16),
+        },
+    )
+
+
+def _run_file(plan: Plan) -> Path:
+    run: dict[str, Any] = yaml.safe_load((REPO / "dapr.yaml").read_text())
+    common = run["common"]
+    common["resourcesPath"] = str(plan.resources)
+    common["configFilePath"] = str(plan.config)
+    for entry in run["apps"]:
+        app = plan.apps[entry["appID"]]
+        entry["appDirPath"] = str(app.app_dir)
+        entry["appPort"], entry["daprHTTPPort"] = app.app_port, app.http_port
+        entry["daprGRPCPort"], entry["metricsPort"] = app.grpc_port, app.metrics_port
+        entry["env"] = app.env
+    path = plan.workdir / "dapr.yaml"
+    path.write_text(yaml.safe_dump(run, sort_keys=False))
+    return path
+
+
+def wait_ready(plan: Plan, alive: Callable[[], bool] = lambda: True) -> None:
+    for app in plan.apps.values():
+
+        def ready(app: App = app) -> bool:
+            return alive() and app.sidecar_ready() and app.app_ready()
+
+        wait_until(
+            ready,
+            deadline_s=READY_DEADLINE_S,
+            what=f"{app.app_id} and its sidecar ready (logs in {plan.workdir})",
+        )
+
+
+@contextmanager
+def running_system(workdir: Path, env: dict[str, str] | None = None) -> Iterator[Plan]:
+    """`dapr run -f` the three apps; yields once every app and sidecar is ready."""
+    plan = make_plan(workdir, env)
+    with (workdir / "dapr-run.log").open("wb") as log:
         process = subprocess.Popen(
-            [dapr_cli(), "run", "-f", str(run_file)],
+            [dapr_cli(), "run", "-f", str(_run_file(plan))],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=cli_env(),
+            # daprd and the apps inherit the CLI's environment, tokens included.
+            env=cli_env(plan.tokens),
             start_new_session=True,
         )
-    system = System(apps, run_file, process, log_path)
     try:
-        for app in apps.values():
-            wait_until(
-                lambda app=app: (
-                    process.poll() is None  # type: ignore[misc]
-                    and answers(f"{app.sidecar_url}/v1.0/healthz")
-                    and answers(f"{app.url}/readyz")
-                ),
-                deadline_s=90,
-                what=f"{app.app_id} and its sidecar ready (log: {log_path})",
-            )
-        yield system
+        wait_ready(plan, alive=lambda: process.poll() is None)
+        yield plan
     finally:
         stop(process)
+
+
+class Supervisor:
+    """Each daprd and each app as its own process group, to kill and start again at will."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.processes: dict[tuple[str, str], subprocess.Popen[bytes]] = {}
+
+    def _spawn(self, key: tuple[str, str], args: list[str], cwd: Path, env: dict[str, str]) -> None:
+        with (self.plan.workdir / f"{key[0]}-{key[1]}.log").open("ab") as log:
+            self.processes[key] = subprocess.Popen(
+                args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def start_sidecar(self, app_id: str) -> None:
+        app = self.plan.apps[app_id]
+        args = [
+            str(DAPRD),
+            "--app-id", app_id,
+            "--app-port", str(app.app_port),
+            "--app-protocol", "http",
+            "--dapr-http-port", str(app.http_port),
+            "--dapr-grpc-port", str(app.grpc_port),
+            "--dapr-internal-grpc-port", str(app.internal_grpc_port),
+            "--metrics-port", str(app.metrics_port),
+            "--placement-host-address", PLACEMENT_ADDRESS,
+            "--scheduler-host-address", SCHEDULER_ADDRESS,
+            "--resources-path", str(self.plan.resources),
+            "--config", str(self.plan.config),
+        ]  # fmt: skip
+        self._spawn((app_id, "daprd"), args, app.app_dir, {**os.environ, **self.plan.tokens})
+
+    def start_app(self, app_id: str) -> None:
+        app = self.plan.apps[app_id]
+        env = {
+            **os.environ,
+            **app.env,
+            **self.plan.tokens,
+            "APP_ID": app_id,
+            "APP_PORT": str(app.app_port),
+            "DAPR_HTTP_PORT": str(app.http_port),
+            "DAPR_GRPC_PORT": str(app.grpc_port),
+        }
+        self._spawn((app_id, "app"), app.command, app.app_dir, env)
+
+    def kill(self, app_id: str, which: str) -> None:
+        """kill -9 the whole process group: no clean-up, no flush, as a crash would."""
+        process = self.processes.pop((app_id, which))
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            stop(process)
+        self.processes.clear()
+
+
+@contextmanager
+def supervised_system(workdir: Path, env: dict[str, str] | None = None) -> Iterator[Supervisor]:
+    plan = make_plan(workdir, env)
+    supervisor = Supervisor(plan)
+    with ExitStack() as cleanup:
+        cleanup.callback(supervisor.stop_all)
+        for app_id in plan.apps:
+            supervisor.start_sidecar(app_id)
+            supervisor.start_app(app_id)
+        wait_ready(plan)
+        yield supervisor
 
 
 class OrderApi:
     """The HTTP calls a user makes, with the waits a test needs."""
 
-    def __init__(self, system: System) -> None:
-        self.system = system
-        self.orders = httpx.Client(base_url=system.url("order-processor"), timeout=10)
-        self.inventory = httpx.Client(base_url=system.url("inventory"), timeout=10)
-        self.payment = httpx.Client(base_url=system.url("payment"), timeout=10)
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.orders = httpx.Client(base_url=plan.apps["order-processor"].url, timeout=10)
+        # Inventory and payment answer only their sidecars: reach them the way Dapr does.
+        self.inventory = self._through_sidecar("inventory")
+        self.payment = self._through_sidecar("payment")
+
+    def _through_sidecar(self, app_id: str) -> httpx.Client:
+        caller = self.plan.apps["order-processor"]
+        return httpx.Client(
+            base_url=f"{caller.sidecar_url}/v1.0/invoke/{app_id}/method",
+            headers={"dapr-api-token": self.plan.tokens["DAPR_API_TOKEN"]},
+            timeout=10,
+        )
 
     def restock(self, item: str, quantity: int, unit_price: int) -> None:
         response = self.inventory.put(

@@ -146,7 +146,7 @@ def test_stock_gone_before_update_fails_the_order_and_refunds(api: OrderApi) -> 
     payment = api.payment_record(order_id)
     assert payment is not None
     assert (payment["status"], payment["refunded"]) == ("approved", True)
-    assert f"Order {order_id} Failed!" in api.system.log()
+    assert f"Order {order_id} Failed!" in api.plan.log()
 
 
 def test_idempotency_key_returns_the_same_order(api: OrderApi) -> None:
@@ -175,7 +175,7 @@ def test_log_lines_carry_the_order_id(api: OrderApi, tmp_path: Path) -> None:
 
     lines = [
         line
-        for line in api.system.log().splitlines()
+        for line in api.plan.log().splitlines()
         if "UpdateInventoryActivity" in line and order_id in line
     ]
     assert any(f"There are now 8 {item} left in stock" in line for line in lines), lines
