@@ -13,8 +13,10 @@ export UV_PYTHON_PREFERENCE := only-system
 # scheduler's address; daprd 1.18 reads it from this variable instead. See README "Platform".
 export DAPR_SCHEDULER_HOST_ADDRESS_DNS_A ?= 127.0.0.1:50006
 
-# Tokens between each app and its sidecar (DAPR_API_TOKEN: app -> sidecar; APP_API_TOKEN:
-# sidecar -> app). Made once per machine, outside the repo; daprd and the apps inherit them.
+# The token a sidecar sends its app (APP_API_TOKEN): inventory and payment refuse calls without
+# it. Made once per machine, outside the repo; daprd and the apps inherit it. The other token
+# (DAPR_API_TOKEN, app -> sidecar) is on in the tests and on Kubernetes but off here: the 1.12
+# CLI reads each sidecar's metadata without one, and `dapr stop -f .` would stop nothing.
 DAPR_LOCAL_STATE ?= $(HOME)/.local/state/dapr-order-processing
 TOKENS := $(DAPR_LOCAL_STATE)/tokens.env
 
@@ -24,7 +26,7 @@ PYTEST_ARGS ?=
 
 .PHONY: help
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 .PHONY: run
 run: setup up $(TOKENS) ## Set up everything, then run the three services with `dapr run -f .`
@@ -32,7 +34,7 @@ run: setup up $(TOKENS) ## Set up everything, then run the three services with `
 
 $(TOKENS):
 	@mkdir -p $(@D)
-	@umask 077 && python3 -c 'import secrets; print(f"DAPR_API_TOKEN={secrets.token_hex(32)}\nAPP_API_TOKEN={secrets.token_hex(32)}")' > $@
+	@umask 077 && python3 -c 'import secrets; print(f"APP_API_TOKEN={secrets.token_hex(32)}")' > $@
 	@echo "wrote $@"
 
 .PHONY: test
@@ -40,7 +42,7 @@ test: setup up lint ## Set up everything, then run lint and the whole test suite
 	$(UV) run --frozen pytest $(PYTEST_ARGS)
 
 .PHONY: setup
-setup: runtime python ## Build/install the Dapr runtime and CLI, and the Python environment
+setup: runtime python k8s-tools ## Build/install the Dapr runtime and CLI, and the Python environment
 
 .PHONY: runtime
 runtime: ## Install daprd, placement, scheduler and the dapr CLI into ~/.dapr/bin
@@ -50,6 +52,10 @@ runtime: ## Install daprd, placement, scheduler and the dapr CLI into ~/.dapr/bi
 python: ## Install uv (from PyPI) and sync the workspace from uv.lock
 	@$(UV) --version 2>/dev/null | grep -q "uv $(UV_VERSION)" || python3 -m pip install -q "uv==$(UV_VERSION)"
 	$(UV) sync --frozen
+
+.PHONY: k8s-tools
+k8s-tools: ## kustomize, skaffold's schema and the Dapr CRDs for the offline Kubernetes checks
+	scripts/install-k8s-tools.sh
 
 .PHONY: up
 up: ## Start placement, scheduler and Zipkin if they are not running

@@ -21,6 +21,7 @@ timeout = 120
 graceful_timeout = 30
 # Gunicorn 25+ opens a control socket at one fixed path per user; three services would collide.
 control_socket_disable = True
+reload = os.environ.get("GUNICORN_RELOAD") == "true"  # skaffold dev: pick up synced modules
 
 
 def post_worker_init(worker: Any) -> None:

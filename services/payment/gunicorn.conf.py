@@ -12,6 +12,7 @@ wsgi_app = "payment:create_app()"
 graceful_timeout = 20
 # Gunicorn 25+ opens a control socket at one fixed path per user; three services would collide.
 control_socket_disable = True
+reload = os.environ.get("GUNICORN_RELOAD") == "true"  # skaffold dev: pick up synced modules
 
 
 def worker_exit(server: Any, worker: Any) -> None:

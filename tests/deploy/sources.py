@@ -1,0 +1,408 @@
+"""Readers for what the checks compare: rendered manifests, skaffold.yaml, Dockerfiles,
+.dockerignore, uv.lock, the gunicorn configs and the services' Settings and apps.
+
+Each reader uses the real tool or the project's own code where one exists (kustomize,
+gunicorn's config loader, the Settings classes, ``create_app``), so a check compares what
+Kubernetes, the image and the code would actually see.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import tomllib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import yaml
+from flask import Flask
+from gunicorn.app.wsgiapp import WSGIApplication
+from gunicorn.config import Config
+from packaging.markers import Marker
+
+import inventory
+import order_processor
+import payment
+from inventory.settings import Settings as InventorySettings
+from order_processor.settings import Settings as OrderProcessorSettings
+from payment.settings import Settings as PaymentSettings
+from servicekit.settings import ServiceSettings
+
+Obj = dict[str, Any]
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
+BASE = K8S / "base"
+DEV = K8S / "overlays" / "dev"
+DAPR_KINDS = frozenset({"Component", "Configuration", "Resiliency"})
+DAPR_API_VERSION = "dapr.io/v1alpha1"
+KUBERNETES_VERSION = "1.32"
+
+
+@dataclass(frozen=True)
+class Service:
+    """One of the three services: folder = image = Deployment = Service = Dapr app id."""
+
+    name: str
+    settings: type[ServiceSettings]
+    create_app: Callable[[], Flask]
+
+    @property
+    def folder(self) -> Path:
+        return ROOT / "services" / self.name
+
+
+SERVICES = {
+    s.name: s
+    for s in (
+        Service("order-processor", OrderProcessorSettings, order_processor.create_app),
+        Service("inventory", InventorySettings, inventory.create_app),
+        Service("payment", PaymentSettings, payment.create_app),
+    )
+}
+
+
+# --- kustomize ------------------------------------------------------------------------------
+
+
+class RenderError(Exception):
+    """kustomize refused to build the kustomization."""
+
+
+def render(kustomize: Path, path: Path) -> list[Obj]:
+    """``kustomize build path``: the objects skaffold would apply, in order."""
+    result = subprocess.run(
+        [str(kustomize), "build", str(path)], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise RenderError(result.stderr.strip())
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def kind_name(obj: Obj) -> str:
+    return f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
+
+
+def of_kind(objects: list[Obj], kind: str) -> list[Obj]:
+    return [o for o in objects if o.get("kind") == kind]
+
+
+def pod_spec(obj: Obj) -> Obj:
+    spec: Obj = obj["spec"]["template"]["spec"]
+    return spec
+
+
+def pod_annotations(obj: Obj) -> dict[str, Any]:
+    annotations: dict[str, Any] = obj["spec"]["template"]["metadata"].get("annotations") or {}
+    return annotations
+
+
+def dapr_apps(objects: list[Obj]) -> list[Obj]:
+    """The Deployments whose pods get a Dapr sidecar."""
+    return [
+        d
+        for d in of_kind(objects, "Deployment")
+        if str(pod_annotations(d).get("dapr.io/enabled")).lower() == "true"
+    ]
+
+
+def plain_env(container: Obj) -> dict[str, str]:
+    """The container's literal env values (secret references have no value here)."""
+    return {e["name"]: str(e["value"]) for e in container.get("env") or [] if "value" in e}
+
+
+# --- skaffold.yaml --------------------------------------------------------------------------
+
+
+def load_skaffold(path: Path = ROOT / "skaffold.yaml") -> Obj:
+    config: Obj = yaml.safe_load(path.read_text())
+    return config
+
+
+def profile(config: Obj, name: str) -> Obj:
+    for p in config.get("profiles") or []:
+        if p.get("name") == name:
+            found: Obj = p
+            return found
+    raise KeyError(f"skaffold.yaml has no profile {name!r}")
+
+
+def hook_commands(config: Obj) -> list[str]:
+    """The shell text of every host hook skaffold runs before deploying."""
+    hooks = config.get("deploy", {}).get("kubectl", {}).get("hooks", {}).get("before") or []
+    return [" ".join(h["host"]["command"]) for h in hooks if "host" in h]
+
+
+# --- Dockerfiles ----------------------------------------------------------------------------
+
+
+@dataclass
+class Stage:
+    """One FROM of a Dockerfile and its instructions, as (INSTRUCTION, the rest) pairs."""
+
+    base: str
+    name: str | None
+    instructions: list[tuple[str, str]] = field(default_factory=list)
+
+    def args(self, instruction: str) -> list[str]:
+        return [rest for name, rest in self.instructions if name == instruction]
+
+    def env(self) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for rest in self.args("ENV"):
+            tokens = shlex.split(rest)
+            if tokens and "=" not in tokens[0]:  # legacy `ENV KEY value`
+                values[tokens[0]] = " ".join(tokens[1:])
+                continue
+            for token in tokens:
+                key, _, value = token.partition("=")
+                values[key] = value
+        return values
+
+    def copies(self) -> list[Copy]:
+        return [Copy.parse(rest) for rest in self.args("COPY")]
+
+    def workdir(self) -> str:
+        workdirs = self.args("WORKDIR")
+        return workdirs[-1] if workdirs else "/"
+
+
+@dataclass(frozen=True)
+class Copy:
+    """A COPY instruction: from the build context, or ``--from`` an earlier stage."""
+
+    sources: list[str]
+    dest: str
+    from_stage: str | None
+    chown: str | None
+
+    @classmethod
+    def parse(cls, rest: str) -> Copy:
+        tokens = shlex.split(rest)
+        flags = {t.split("=", 1)[0]: t.split("=", 1)[1] for t in tokens if t.startswith("--")}
+        paths = [t for t in tokens if not t.startswith("--")]
+        return cls(paths[:-1], paths[-1], flags.get("--from"), flags.get("--chown"))
+
+
+def parse_dockerfile(text: str) -> list[Stage]:
+    """Stages and their instructions; comment lines and line continuations as Docker reads them."""
+    logical: list[str] = []
+    pending = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("#") or (not line and not pending):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        logical.append((pending + line).strip())
+        pending = ""
+    stages: list[Stage] = []
+    for line in logical:
+        instruction, _, rest = line.partition(" ")
+        instruction = instruction.upper()
+        if instruction == "FROM":
+            words = rest.split()
+            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
+            stages.append(Stage(words[0], name))
+        elif stages:
+            stages[-1].instructions.append((instruction, rest.strip()))
+    return stages
+
+
+def dockerfile(service: str) -> str:
+    return (ROOT / "services" / service / "Dockerfile").read_text()
+
+
+# --- .dockerignore --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IgnorePattern:
+    """One .dockerignore line; ``exclusion`` is a ``!`` line, which lets a path back in."""
+
+    text: str
+    exclusion: bool
+    regex: re.Pattern[str]
+
+
+def parse_dockerignore(text: str) -> list[IgnorePattern]:
+    """Patterns as Docker's patternmatcher compiles them (``**``, ``*``, ``?``, ``!``)."""
+    patterns = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        exclusion = line.startswith("!")
+        line = os.path.normpath(line.removeprefix("!").strip()).lstrip("/")
+        patterns.append(IgnorePattern(line, exclusion, re.compile(_pattern_regex(line))))
+    return patterns
+
+
+def _pattern_regex(pattern: str) -> str:
+    out, i = "^", 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if pattern.startswith("**", i):
+            i += 2
+            if pattern.startswith("/", i):
+                i += 1
+            out += ".*" if i >= len(pattern) else "(.*/)?"
+            continue
+        if ch == "*":
+            out += "[^/]*"
+        elif ch == "?":
+            out += "[^/]"
+        elif ch in "[]-^":
+            out += ch
+        else:
+            out += re.escape(ch)
+        i += 1
+    return out + "$"
+
+
+def ignored(patterns: list[IgnorePattern], path: str) -> bool:
+    """Whether Docker leaves ``path`` out of the build context: the last pattern matching the
+    path or one of its parent folders decides."""
+    parts = path.split("/")
+    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    result = False
+    for pattern in patterns:
+        if pattern.exclusion != result:
+            continue
+        if any(pattern.regex.match(c) for c in candidates):
+            result = not pattern.exclusion
+    return result
+
+
+def build_context(root: Path, patterns: list[IgnorePattern]) -> set[str]:
+    """Every file Docker sends as the build context of ``root``, as relative paths. An excluded
+    folder is skipped unless an exception pattern names something inside it, as Docker does."""
+    files: set[str] = set()
+    for folder, dirs, names in os.walk(root):
+        rel_folder = Path(folder).relative_to(root).as_posix()
+        prefix = "" if rel_folder == "." else rel_folder + "/"
+        kept = []
+        for d in dirs:
+            rel = prefix + d
+            if ignored(patterns, rel) and not any(
+                p.exclusion and (p.text + "/").startswith(rel + "/") for p in patterns
+            ):
+                continue
+            kept.append(d)
+        dirs[:] = kept
+        files.update(prefix + n for n in names if not ignored(patterns, prefix + n))
+    return files
+
+
+# --- uv.lock and pyproject ------------------------------------------------------------------
+
+
+def load_lock() -> Obj:
+    with (ROOT / "uv.lock").open("rb") as f:
+        return tomllib.load(f)
+
+
+def workspace_folders(lock: Obj) -> dict[str, str]:
+    """Workspace member name -> its folder, as the lock records it."""
+    folders = {}
+    for package in lock["package"]:
+        source = package.get("source", {})
+        folder = source.get("editable") or source.get("directory")
+        if folder and folder != ".":
+            folders[package["name"]] = folder
+    return folders
+
+
+def locked_closure(lock: Obj, name: str, environment: dict[str, str]) -> set[str]:
+    """Every locked package ``name`` needs in ``environment`` (markers evaluated), itself too."""
+    packages = {p["name"]: p for p in lock["package"]}
+    done: set[tuple[str, str]] = set()  # (package, extra); "" is the package itself
+    todo: list[tuple[str, str]] = [(name, "")]
+    while todo:
+        key = todo.pop()
+        if key in done:
+            continue
+        done.add(key)
+        package, extra = packages[key[0]], key[1]
+        if extra:
+            deps = package.get("optional-dependencies", {}).get(extra, [])
+        else:
+            deps = package.get("dependencies", [])
+        for dep in deps:
+            marker = dep.get("marker")
+            if marker and not Marker(marker).evaluate({**environment, "extra": ""}):
+                continue
+            todo.append((dep["name"], ""))
+            todo.extend((dep["name"], e) for e in dep.get("extra", ()))
+    return {package for package, _ in done}
+
+
+def requires_python() -> str:
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        spec: str = tomllib.load(f)["project"]["requires-python"]
+    return spec
+
+
+def makefile_uv_version() -> str:
+    match = re.search(r"^UV_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.M)
+    assert match, "Makefile has no UV_VERSION"
+    return match.group(1)
+
+
+# --- gunicorn, Settings, apps ---------------------------------------------------------------
+
+
+@contextmanager
+def environment(env: dict[str, str]) -> Iterator[None]:
+    """Exactly ``env`` as the process environment, as a container would have it."""
+    with mock.patch.dict(os.environ, env, clear=True):
+        yield
+
+
+def gunicorn_config(service: str, env: dict[str, str]) -> Config:
+    """The settings gunicorn itself derives from the service's gunicorn.conf.py under ``env``."""
+    path = ROOT / "services" / service / "gunicorn.conf.py"
+    app = WSGIApplication.__new__(WSGIApplication)
+    app.cfg = Config()
+    with environment(env):
+        app.load_config_from_file(str(path))
+    return app.cfg
+
+
+def bind_port(cfg: Config) -> int:
+    binds: list[str] = cfg.bind
+    assert len(binds) == 1, f"expected one bind address, got {binds}"
+    return int(binds[0].rsplit(":", 1)[1])
+
+
+def settings(service: str, env: dict[str, str]) -> ServiceSettings:
+    """The service's Settings as the container would build them from ``env``."""
+    with environment(env):
+        return SERVICES[service].settings()
+
+
+@cache
+def app(service: str, app_token: str | None = None) -> Flask:
+    """The service's app as create_app() builds it, needing no sidecar; with ``app_token`` it
+    refuses requests that lack the token its sidecar would add (APP_API_TOKEN)."""
+    with environment({"APP_API_TOKEN": app_token} if app_token else {}):
+        return SERVICES[service].create_app()
+
+
+def dapr_yaml_app_ids() -> set[str]:
+    config = yaml.safe_load((ROOT / "dapr.yaml").read_text())
+    return {a["appID"] for a in config["apps"]}
+
+
+def dapr_injector_annotations(dapr_dir: Path) -> set[str]:
+    """Every pod annotation the sidecar injector of this Dapr version reads."""
+    source = (dapr_dir / "pkg" / "injector" / "patcher" / "sidecar.go").read_text()
+    return set(re.findall(r'annotation:"(dapr\.io/[a-z0-9-]+)"', source))

@@ -1,0 +1,216 @@
+"""Images: each Dockerfile against the lock, the Makefile and the manifests; a wheel for every
+locked dependency on both architectures; the build context .dockerignore leaves; and the
+build itself, replayed without Docker. No Docker engine here, so no image is ever built: the
+checks stand in for what a build and a first start would show."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from tests.deploy.checks import (
+    app_container,
+    context_problems,
+    dockerfile_problems,
+    image_facts,
+    wheel_problems,
+)
+from tests.deploy.conftest import replace_once
+from tests.deploy.replay import ReplayError, replay
+from tests.deploy.sources import (
+    ROOT,
+    SERVICES,
+    Obj,
+    build_context,
+    dockerfile,
+    parse_dockerignore,
+    plain_env,
+)
+
+DOCKERIGNORE = (ROOT / ".dockerignore").read_text()
+
+
+@pytest.fixture(scope="session")
+def context() -> set[str]:
+    return build_context(ROOT, parse_dockerignore(DOCKERIGNORE))
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_dockerfile(service: str, lock: Obj) -> None:
+    assert dockerfile_problems(service, dockerfile(service), lock) == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        pytest.param(
+            'CMD ["gunicorn", "--config", "gunicorn.conf.py"]',
+            "CMD gunicorn --config gunicorn.conf.py",
+            "the command must be exactly CMD",
+            id="shell-form",
+        ),
+        pytest.param(
+            "FROM python:3.11.14-slim-bookworm\n",
+            "FROM python:3.11-slim\n",
+            "base python:3.11-slim is not python:X.Y.Z-slim-<debian release>",
+            id="unpinned-base",
+        ),
+        pytest.param(
+            "FROM python:3.11.14-slim-bookworm\n",
+            "FROM python:3.11.13-slim-bookworm\n",
+            "needs a build stage on the same base as the final stage",
+            id="venv-built-on-another-python",
+        ),
+        pytest.param(
+            "FROM python:3.11.14-slim-bookworm\n",
+            "FROM python:3.14.0-slim-trixie\n",
+            "is outside requires-python",
+            id="python-the-lock-does-not-cover",
+        ),
+        pytest.param(
+            "COPY packages/servicekit/ packages/servicekit/\n",
+            "",
+            "the build stage never copies packages/servicekit/",
+            id="workspace-dependency-not-copied",
+        ),
+        pytest.param(
+            "COPY packages/orderctl/pyproject.toml packages/orderctl/\n",
+            "",
+            "never copies packages/orderctl/pyproject.toml (uv needs every member's)",
+            id="workspace-member-not-copied",
+        ),
+        pytest.param(
+            "--no-editable --package inventory --no-install-workspace",
+            "--package inventory --no-install-workspace",
+            "every uv sync must be --frozen --no-dev --no-editable --package inventory",
+            id="editable",
+        ),
+        pytest.param(
+            "uv==0.13.8", "uv==0.13.7", "installs a uv other than the Makefile's", id="uv"
+        ),
+        pytest.param("USER 10001:10001", "USER root", "USER must be a numeric", id="root"),
+        pytest.param(
+            "RUN groupadd",
+            "RUN apt-get install -y gcc && groupadd",
+            "final stage runs",
+            id="build-tools-in-final",
+        ),
+        pytest.param("RUN groupadd", "RUN rm /usr/bin/tar && groupadd", "touches tar", id="no-tar"),
+        pytest.param(
+            "PYTHONUNBUFFERED=1", "PYTHONUNBUFFERED=0", "needs PYTHONUNBUFFERED=1", id="buffered"
+        ),
+        pytest.param(
+            "COPY services/inventory/gunicorn.conf.py ./",
+            "COPY services/inventory/gunicorn.conf.py /etc/",
+            "services/inventory/gunicorn.conf.py must be copied into the WORKDIR",
+            id="config-elsewhere",
+        ),
+    ],
+)
+def test_dockerfile_check_fails_on(lock: Obj, old: str, new: str, problem: str) -> None:
+    text = replace_once(dockerfile("inventory"), old, new)
+    problems = dockerfile_problems("inventory", text, lock)
+    assert any(problem in p for p in problems), problems
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_locked_dependency_has_a_wheel_for_the_image(service: str, lock: Obj) -> None:
+    assert wheel_problems(service, lock, image_facts(service)) == []
+
+
+def test_wheel_check_fails_on_a_source_only_dependency(lock: Obj) -> None:
+    source_only = copy.deepcopy(lock)
+    grpcio = next(p for p in source_only["package"] if p["name"] == "grpcio")
+    grpcio["wheels"] = []
+    problems = wheel_problems("order-processor", source_only, image_facts("order-processor"))
+    assert any("grpcio" in p and "would need a compiler" in p for p in problems), problems
+
+
+def test_build_context_has_what_the_dockerfiles_copy_and_nothing_else(context: set[str]) -> None:
+    dockerfiles = {s: dockerfile(s) for s in SERVICES}
+    assert context_problems(context, dockerfiles) == []
+
+
+# What a working copy holds once it has run: caches, local state, tests, a venv, VCS.
+JUNK = [
+    ".git/HEAD",
+    ".venv/bin/python",
+    ".pytest_cache/README.md",
+    "tests/unit/test_x.py",
+    "services/inventory/.dapr/inventory.db",
+    "services/inventory/.dapr/logs/app.log",
+    "services/inventory/inventory/__pycache__/app.cpython-311.pyc",
+    "services/payment/tests/test_y.py",
+    "packages/servicekit/.mypy_cache/x.json",
+    "packages/contracts/contracts.egg-info/PKG-INFO",
+]
+KEPT = ["pyproject.toml", "uv.lock", "services/inventory/inventory/app.py"]
+
+
+def junk_tree(root: Path) -> Path:
+    for name in JUNK + KEPT:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("")
+    return root
+
+
+def test_build_context_keeps_out_what_a_run_leaves_behind(tmp_path: Path) -> None:
+    context = build_context(junk_tree(tmp_path), parse_dockerignore(DOCKERIGNORE))
+    assert context == set(KEPT)
+    assert context_problems(context, {}) == []
+
+
+def test_context_check_fails_when_local_state_leaks_in(tmp_path: Path) -> None:
+    ignore = replace_once(DOCKERIGNORE, "**/.dapr\n", "")
+    context = build_context(junk_tree(tmp_path), parse_dockerignore(ignore))
+    problems = context_problems(context, {})
+    assert "the build context includes services/inventory/.dapr/inventory.db" in problems
+
+
+def test_context_check_fails_when_a_copied_file_is_left_out() -> None:
+    ignore = replace_once(DOCKERIGNORE, "!uv.lock\n", "")
+    context = build_context(ROOT, parse_dockerignore(ignore))
+    problems = context_problems(context, {"payment": dockerfile("payment")})
+    assert problems == [
+        "services/payment/Dockerfile copies uv.lock, which .dockerignore keeps out of the "
+        "build context"
+    ]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_image_builds_from_the_lock_and_its_command_loads_the_app(
+    service: str, context: set[str], base: list[Obj], tmp_path: Path
+) -> None:
+    deployment = next(
+        d for d in base if d["kind"] == "Deployment" and d["metadata"]["name"] == service
+    )
+    facts = image_facts(service)
+    replay(
+        dockerfile(service),
+        context,
+        tmp_path / "image",
+        f"{facts.python[0]}.{facts.python[1]}",
+        plain_env(app_container(deployment)),
+    )
+
+
+def test_replay_fails_without_a_workspace_package(context: set[str], tmp_path: Path) -> None:
+    text = replace_once(
+        dockerfile("payment"), "COPY packages/servicekit/ packages/servicekit/\n", ""
+    )
+    with pytest.raises(ReplayError, match="uv sync"):
+        replay(text, context, tmp_path / "image", "3.11", {})
+
+
+def test_replay_fails_when_the_command_cannot_find_its_app(
+    context: set[str], tmp_path: Path
+) -> None:
+    text = replace_once(
+        dockerfile("payment"),
+        "COPY services/payment/gunicorn.conf.py ./",
+        "COPY services/inventory/gunicorn.conf.py ./",
+    )
+    with pytest.raises(ReplayError, match="cannot load its app"):
+        replay(text, context, tmp_path / "image", "3.11", {})
