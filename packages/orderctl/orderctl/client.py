@@ -1,0 +1,141 @@
+"""The order API over HTTP, answers read with the shared contracts.
+
+Two failures matter to a user, and each is its own exception so the CLI can say which:
+the API cannot be reached (``ApiUnreachableError``), or it answered with an error (``ApiError``).
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Self, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from contracts.errors import ErrorBody
+from contracts.inventory import InventoryItem, InventoryList, Restock
+from contracts.orders import (
+    ApprovalAccepted,
+    ApprovalDecision,
+    OrderAccepted,
+    OrderRequest,
+    OrderStatus,
+)
+
+DEFAULT_URL = "http://localhost:8080"
+REQUEST_TIMEOUT_S = 10.0
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ApiUnreachableError(Exception):
+    """No HTTP answer at all: nothing listens, the host is unknown, or it timed out."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"cannot reach the order API at {url}: {reason}")
+        self.url = url
+        self.reason = reason
+
+
+class ApiError(Exception):
+    """The API answered with an error status; ``body`` is its ``ErrorBody`` when it sent one."""
+
+    def __init__(self, status: int, body: ErrorBody | None, text: str) -> None:
+        self.status = status
+        self.body = body
+        self.text = text
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        """One line: the API's own message and the fields it named, or the raw answer."""
+        if self.body is None:
+            return f"the order API answered {self.status}: {self.text.strip()[:200] or '(empty)'}"
+        line = f"the order API answered {self.status} {self.body.error}: {self.body.message}"
+        if self.body.fields:
+            line += " (" + "; ".join(f"{f.field}: {f.message}" for f in self.body.fields) + ")"
+        return line
+
+    @property
+    def transient(self) -> bool:
+        """A 5xx may pass (a sidecar restarting); a 4xx will not."""
+        return self.status >= 500
+
+
+def _reason(err: httpx.TransportError) -> str:
+    if isinstance(err, httpx.TimeoutException):
+        return f"no answer within {REQUEST_TIMEOUT_S:.0f} s"
+    text = str(err)
+    if "refused" in text.lower():
+        return "connection refused"
+    return text or type(err).__name__
+
+
+def _segment(value: str) -> str:
+    """One path segment: user input must never add a segment or a query."""
+    return quote(value, safe="")
+
+
+class OrderClient:
+    """One method per API call; each returns the contract model of the answer."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout_s: float = REQUEST_TIMEOUT_S,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, transport=transport, timeout=timeout_s)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, answer: type[M], body: BaseModel | None = None) -> M:
+        payload: Any = None if body is None else body.model_dump(mode="json")
+        try:
+            response = self._http.request(method, path, json=payload)
+        except httpx.TransportError as err:
+            raise ApiUnreachableError(self.base_url, _reason(err)) from err
+        if response.is_error:
+            raise ApiError(response.status_code, _error_body(response), response.text)
+        return answer.model_validate_json(response.content)
+
+    def place(self, item: str, quantity: int) -> OrderAccepted:
+        # Built by hand, not OrderRequest(...): the API is the one place input is judged,
+        # so its 422 (with the field names) is what the user sees.
+        request = OrderRequest.model_construct(item=item, quantity=quantity)
+        return self._call("POST", "/orders", OrderAccepted, request)
+
+    def status(self, order_id: str) -> OrderStatus:
+        return self._call("GET", f"/orders/{_segment(order_id)}", OrderStatus)
+
+    def decide(self, order_id: str, *, approved: bool) -> ApprovalAccepted:
+        path = f"/orders/{_segment(order_id)}/approval"
+        return self._call("POST", path, ApprovalAccepted, ApprovalDecision(approved=approved))
+
+    def inventory(self) -> InventoryList:
+        return self._call("GET", "/inventory", InventoryList)
+
+    def restock(self, item: str, quantity: int, unit_price: int) -> InventoryItem:
+        body = Restock.model_construct(quantity=quantity, unit_price=unit_price)
+        return self._call("PUT", f"/inventory/{_segment(item)}", InventoryItem, body)
+
+
+def _error_body(response: httpx.Response) -> ErrorBody | None:
+    try:
+        return ErrorBody.model_validate_json(response.content)
+    except ValidationError:
+        return None

@@ -1,0 +1,139 @@
+"""A fake order API behind ``httpx.MockTransport``, answering with the shared contract models."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner, Result
+from pydantic import ValidationError
+
+from contracts.errors import ErrorBody, FieldError
+from contracts.inventory import InventoryItem, InventoryList
+from contracts.orders import ApprovalAccepted, OrderAccepted, OrderResult, OrderStatus
+from orderctl.cli import cli
+
+ORDER_ID = "5f0c6a2e9b1d4e7f8a3b2c1d0e9f8a7b"
+
+
+def order(
+    status: str = "RUNNING",
+    step: str | None = None,
+    result: OrderResult | None = None,
+    order_id: str = ORDER_ID,
+) -> OrderStatus:
+    return OrderStatus.model_validate(
+        {"order_id": order_id, "status": status, "step": step, "result": result}
+    )
+
+
+@dataclass
+class FakeOrderApi:
+    """The order API as orderctl sees it. Each order answers its scripted statuses in turn,
+    then keeps answering the last one, as a finished workflow does."""
+
+    timeline: list[OrderStatus | int] = field(default_factory=list)
+    stock: dict[str, InventoryItem] = field(default_factory=dict)
+    requests: list[httpx.Request] = field(default_factory=list)
+    # Set to answer every request with this (status, body) instead.
+    failure: tuple[int, str] | None = None
+    awaiting_approval: bool = True
+
+    def script(self, *statuses: OrderStatus | int) -> None:
+        """Statuses the next GETs of the order answer; an int answers that error status."""
+        self.timeline = list(statuses)
+
+    def bodies(self, method: str) -> list[Any]:
+        return [json.loads(r.content) for r in self.requests if r.method == method and r.content]
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.failure is not None:
+            return httpx.Response(self.failure[0], text=self.failure[1])
+        route = (request.method, *request.url.raw_path.decode().split("/")[1:])
+        match route:
+            case ("POST", "orders"):
+                response = _json(202, OrderAccepted(order_id=ORDER_ID, status="PENDING"))
+            case ("GET", "orders", order_id):
+                response = self._status(order_id)
+            case ("POST", "orders", order_id, "approval"):
+                response = self._decide(order_id, json.loads(request.content))
+            case ("GET", "inventory"):
+                response = _json(200, InventoryList(items=list(self.stock.values())))
+            case ("PUT", "inventory", name):
+                response = self._restock(name, json.loads(request.content))
+            case _:
+                response = _error(404, "not_found", f"no route {request.url.path}")
+        return response
+
+    def _status(self, order_id: str) -> httpx.Response:
+        if order_id != ORDER_ID or not self.timeline:
+            return _error(404, "not_found", f"No order {order_id!r}")
+        current = self.timeline.pop(0) if len(self.timeline) > 1 else self.timeline[0]
+        if isinstance(current, int):
+            error = "not_found" if current == 404 else "unavailable"
+            return _error(current, error, "scripted")
+        return _json(200, current)
+
+    def _decide(self, order_id: str, body: dict[str, Any]) -> httpx.Response:
+        if order_id != ORDER_ID:
+            return _error(404, "not_found", f"No order {order_id!r}")
+        if not self.awaiting_approval:
+            return _error(409, "not_awaiting_approval", f"Order {order_id} is not waiting")
+        return _json(202, ApprovalAccepted(order_id=order_id, approved=body["approved"]))
+
+    def _restock(self, name: str, body: dict[str, Any]) -> httpx.Response:
+        try:
+            item = InventoryItem(name=name, **body)
+        except ValidationError as err:
+            fields = [FieldError(field=str(e["loc"][0]), message=e["msg"]) for e in err.errors()]
+            return _error(422, "validation_error", "Invalid request", fields)
+        self.stock[item.name] = item
+        return _json(200, item)
+
+
+def _json(status: int, model: Any) -> httpx.Response:
+    return httpx.Response(status, content=model.model_dump_json(), headers=_JSON)
+
+
+def _error(
+    status: int, error: str, message: str, fields: list[FieldError] | None = None
+) -> httpx.Response:
+    body = ErrorBody(error=error, message=message, fields=fields)
+    return httpx.Response(status, content=body.model_dump_json(exclude_none=True), headers=_JSON)
+
+
+_JSON = {"content-type": "application/json"}
+
+Run = Callable[..., Result]
+
+
+@pytest.fixture
+def api() -> FakeOrderApi:
+    return FakeOrderApi()
+
+
+@pytest.fixture
+def run(api: FakeOrderApi) -> Run:
+    """``run("place", "cars", "1")``: orderctl against the fake API, as a user would call it."""
+
+    def invoke(
+        *args: str, transport: httpx.BaseTransport | None = None, env: dict[str, str] | None = None
+    ) -> Result:
+        runner = CliRunner(env={"ORDERCTL_URL": None, **(env or {})})
+        return runner.invoke(
+            cli, list(args), obj=transport or api.transport(), catch_exceptions=False
+        )
+
+    return invoke
+
+
+def lines(text: str) -> Sequence[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
