@@ -31,7 +31,8 @@ command_for() {
     placement) echo "$dapr_bin/placement --port 50005 --healthz-port 58081 --metrics-port 59091" ;;
     scheduler) echo "$dapr_bin/scheduler --port 50006 --healthz-port 58082 --metrics-port 59092 \
                   --etcd-data-dir $state_dir/scheduler" ;;
-    zipkin) echo "java -Xms64m -Xmx512m -jar $zipkin_jar" ;;
+    # In-memory storage: keep the newest 150k spans (~3000 orders), well inside the heap.
+    zipkin) echo "env MEM_MAX_SPANS=150000 java -Xms64m -Xmx1g -XX:+ExitOnOutOfMemoryError -jar $zipkin_jar" ;;
   esac
 }
 
@@ -59,7 +60,11 @@ fetch_zipkin() {
 
 up_one() {
   local name=$1
-  if ours_alive "$name"; then say "$name already running (pid $(pid_of "$name"))"; return 0; fi
+  if ours_alive "$name"; then
+    if healthy "$name"; then say "$name already running (pid $(pid_of "$name"))"; return 0; fi
+    say "$name (pid $(pid_of "$name")) does not answer its health check; restarting it"
+    down_one "$name"
+  fi
   if healthy "$name"; then say "$name already answers at $(health_url "$name"); not ours, using it"; return 0; fi
   [ "$name" = zipkin ] && fetch_zipkin
   # setsid: its own process group, so `down` can stop it with everything it forked.

@@ -12,6 +12,9 @@ dapr_home=${DAPR_HOME:-$HOME/.dapr}
 bin_dir=$dapr_home/bin
 state_dir=${DAPR_LOCAL_STATE:-$HOME/.local/state/dapr-order-processing}
 runtime_line=1.18.
+# The sidecar flavor of the release binaries `dapr init` installs: every component, stable or
+# not. The tests need one that is not stable: the SQLite name resolver (see tests/integration).
+flavor=allcomponents
 
 say() { printf '[install-dapr] %s\n' "$*"; }
 
@@ -48,12 +51,13 @@ runtime_version=$(module_version "$root/tools/dapr-runtime" github.com/dapr/dapr
 cli_version=$(module_version "$root/tools/dapr-cli" github.com/dapr/cli)
 
 have=$(installed_runtime_version)
-if [ "$have" = "$runtime_version" ]; then
-  say "runtime $have already in $bin_dir"
-elif [[ "$have" == "$runtime_line"* ]] && [ ! -f "$bin_dir/.built-from-modules" ]; then
+stamp_file=$bin_dir/.built-from-modules
+if [ "$have" = "$runtime_version" ] && [ "$(cat "$stamp_file" 2>/dev/null)" = "$runtime_version $flavor" ]; then
+  say "runtime $have ($flavor) already in $bin_dir"
+elif [[ "$have" == "$runtime_line"* ]] && [ ! -f "$stamp_file" ]; then
   say "runtime $have from a normal 'dapr init' found in $bin_dir: using it"
 else
-  say "runtime: want $runtime_version, have ${have:-nothing}; building from Go modules"
+  say "runtime: want $runtime_version ($flavor), have ${have:-nothing}; building from Go modules"
   say "(the first build downloads about 4 GB of modules and takes a while on 2 cores)"
   fetch_started=$SECONDS
   (cd "$root/tools/dapr-runtime" && go mod download)
@@ -61,9 +65,9 @@ else
   stamp="-X github.com/dapr/dapr/pkg/buildinfo.version=$runtime_version"
   stamp+=" -X github.com/dapr/dapr/pkg/buildinfo.gitversion=v$runtime_version"
   for cmd in placement scheduler daprd; do
-    build "$root/tools/dapr-runtime" "github.com/dapr/dapr/cmd/$cmd" "$cmd" "$stamp" stablecomponents
+    build "$root/tools/dapr-runtime" "github.com/dapr/dapr/cmd/$cmd" "$cmd" "$stamp" "$flavor"
   done
-  echo "$runtime_version" > "$bin_dir/.built-from-modules"
+  echo "$runtime_version $flavor" > "$stamp_file"
 fi
 
 have=$(installed_cli_version)

@@ -1,8 +1,11 @@
 """The whole system on the real runtime, started from the repo's own dapr.yaml.
 
-Only what must differ for a test run is changed: free ports (so a running `make run` is left
-alone), SQLite files in a temporary folder, tokens of its own, a short approval timeout, the
-demo off. Two ways to run it:
+Only what must differ for a test run is changed: free ports, SQLite files in a temporary
+folder, tokens of its own, a short approval timeout, the demo off; and a world of its own, so
+that a running `make run`, a benchmark or another test run on the same placement is left
+alone: a Dapr namespace of its own (placement and scheduler keep namespaces apart, so the
+workflow actors are never placed on another run's sidecar) and SQLite name resolution of its
+own (mDNS would find another run's `inventory`). Two ways to run it:
 - `running_system`: `dapr run -f`, exactly as `make run` does;
 - `supervised_system`: each daprd and each gunicorn as a process of its own, so a test can
   kill -9 one of them and start it again.
@@ -78,6 +81,7 @@ class Plan:
     apps: dict[str, App]
     resources: Path
     config: Path
+    # What daprd and the apps get in their environment: tokens and the run's namespace.
     tokens: dict[str, str]
 
     def log(self) -> str:
@@ -124,12 +128,26 @@ def make_plan(workdir: Path, env: dict[str, str] | None = None) -> Plan:
         workdir=workdir,
         apps=apps,
         resources=_resources(workdir / "resources", state_dir),
-        config=REPO / common["configFilePath"],
+        config=_config(REPO / common["configFilePath"], workdir, state_dir),
         tokens={
             "DAPR_API_TOKEN": secrets.token_hex(16),
             "APP_API_TOKEN": secrets.token_hex(16),
+            "NAMESPACE": f"test-{secrets.token_hex(4)}",
         },
     )
+
+
+def _config(source: Path, workdir: Path, state_dir: Path) -> Path:
+    """The repo's Configuration, resolving app ids through this run's own SQLite table."""
+    doc = yaml.safe_load(source.read_text())
+    doc["spec"]["nameResolution"] = {
+        "component": "sqlite",
+        "version": "v1",
+        "configuration": {"connectionString": str(state_dir / "names.db")},
+    }
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
 
 
 def _run_file(plan: Plan) -> Path:
@@ -256,17 +274,23 @@ class OrderApi:
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
         self.orders = httpx.Client(base_url=plan.apps["order-processor"].url, timeout=10)
-        # Inventory and payment answer only their sidecars: reach them the way Dapr does.
-        self.inventory = self._through_sidecar("inventory")
-        self.payment = self._through_sidecar("payment")
+        # Inventory and payment answer only their sidecars, which send the app token. The tests
+        # look at them with that token, straight to the app: observing stays off the order path
+        # (the sidecar's resiliency policy would count a test's 404 lookups as failures).
+        self.inventory = self._observer("inventory")
+        self.payment = self._observer("payment")
 
-    def _through_sidecar(self, app_id: str) -> httpx.Client:
-        caller = self.plan.apps["order-processor"]
+    def _observer(self, app_id: str) -> httpx.Client:
         return httpx.Client(
-            base_url=f"{caller.sidecar_url}/v1.0/invoke/{app_id}/method",
-            headers={"dapr-api-token": self.plan.tokens["DAPR_API_TOKEN"]},
+            base_url=self.plan.apps[app_id].url,
+            headers={"dapr-api-token": self.plan.tokens["APP_API_TOKEN"]},
             timeout=10,
         )
+
+    def release(self, order_id: str) -> None:
+        """What an operator does to cancel an order's hold on stock."""
+        response = self.inventory.post(f"/reservations/{order_id}/release")
+        assert response.status_code == 200, response.text
 
     def restock(self, item: str, quantity: int, unit_price: int) -> None:
         response = self.inventory.put(

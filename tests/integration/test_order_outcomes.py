@@ -72,7 +72,7 @@ def test_large_order_waits_for_approval_and_completes_when_approved(api: OrderAp
     order_id = api.place(item, 11)  # 55 000 USD: over the 50 000 USD approval threshold
     waiting = api.wait_for(order_id, step="awaiting_approval")
     assert waiting["status"] == "RUNNING"
-    assert api.stock(item) == 20
+    assert api.stock(item) == 9  # held for the order while the manager decides
 
     assert api.decide(order_id, approved=True).status_code == 202
     done = api.wait_for(order_id)
@@ -130,19 +130,19 @@ def test_declined_payment_leaves_stock_alone(api: OrderApi) -> None:
     assert payment["status"] == "declined"
 
 
-def test_stock_gone_before_update_fails_the_order_and_refunds(api: OrderApi) -> None:
+def test_hold_cancelled_before_update_fails_the_order_and_refunds(api: OrderApi) -> None:
     item = new_item()
     api.restock(item, quantity=20, unit_price=5000)
 
     order_id = api.place(item, 11)
     api.wait_for(order_id, step="awaiting_approval")
-    api.restock(item, quantity=0, unit_price=5000)  # sold elsewhere while the manager decides
+    api.release(order_id)  # an operator cancels the hold while the manager decides
     api.decide(order_id, approved=True)
     done = api.wait_for(order_id)
 
     assert done["result"]["processed"] is False
     assert done["result"]["reason"] == "inventory_update_failed"
-    assert api.stock(item) == 0
+    assert api.stock(item) == 20
     payment = api.payment_record(order_id)
     assert payment is not None
     assert (payment["status"], payment["refunded"]) == ("approved", True)

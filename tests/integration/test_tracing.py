@@ -112,7 +112,7 @@ def test_an_order_is_one_trace_across_all_services(api: OrderApi) -> None:
     ]
     tagged = {span["name"] for span in spans if span.get("tags", {}).get("order.id") == order_id}
     assert "post /orders" in tagged
-    assert "post /inventory/<item>/withdrawals" in tagged
+    assert {"post /reservations", "post /reservations/<order_id>/commit"} <= tagged
 
 
 def test_a_declined_payment_is_traced_with_its_error(api: OrderApi) -> None:
@@ -132,6 +132,7 @@ def test_a_declined_payment_is_traced_with_its_error(api: OrderApi) -> None:
         "notify_activity",
         "request_approval_activity",
         "process_payment_activity",
+        "release_inventory_activity",
         "notify_activity",
     ]
     failed = {

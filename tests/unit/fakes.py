@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -33,18 +34,24 @@ class FakeRpcError(grpc.RpcError):
 
 
 class FakeStateClient:
-    """In-memory Dapr state API, per store name, as the Redis and in-memory stores behave."""
+    """In-memory Dapr state API, per store name, as the Redis and in-memory stores behave.
+
+    Each call is atomic, as in a real store, so threads can race through it."""
 
     def __init__(self) -> None:
         self.data: dict[tuple[str, str], tuple[bytes, str]] = {}
         self._etags = itertools.count(1)
         self.writes = 0
+        self.conflicts = 0
         # Called before each write; tests use it to simulate a concurrent writer.
         self.before_write: Callable[[], None] | None = None
         self.closed = False
+        # Reentrant: a before_write hook may write too.
+        self._lock = threading.RLock()
 
     def get_state(self, store_name: str, key: str) -> SimpleNamespace:
-        data, etag = self.data.get((store_name, key), (b"", ""))
+        with self._lock:
+            data, etag = self.data.get((store_name, key), (b"", ""))
         return SimpleNamespace(data=data, etag=etag)
 
     def _check(self, store_name: str, key: str, etag: str | None, first_write: bool) -> bool:
@@ -73,21 +80,27 @@ class FakeStateClient:
     ) -> None:
         self._hook()
         first_write = options is not None and options.concurrency == Concurrency.first_write
-        if not self._check(store_name, key, etag, first_write):
-            raise FakeRpcError(grpc.StatusCode.ABORTED, "possible etag mismatch")
-        self._write(store_name, key, value)
+        with self._lock:
+            if not self._check(store_name, key, etag, first_write):
+                self.conflicts += 1
+                raise FakeRpcError(grpc.StatusCode.ABORTED, "possible etag mismatch")
+            self._write(store_name, key, value)
 
     def execute_state_transaction(self, store_name: str, operations: Sequence[Any]) -> None:
         self._hook()
-        for op in operations:
-            if not self._check(store_name, op.key, op.etag, first_write=False):
-                raise FakeRpcError(
-                    grpc.StatusCode.INTERNAL,
-                    "error while executing state transaction: possible etag mismatch. "
-                    "error from state store",
-                )
-        for op in operations:
-            self._write(store_name, op.key, op.data)
+        with self._lock:
+            for op in operations:
+                # servicekit.state.Upsert carries first-write, which daprd passes to the store.
+                first_write = getattr(op, "first_write", False)
+                if not self._check(store_name, op.key, op.etag, first_write):
+                    self.conflicts += 1
+                    raise FakeRpcError(
+                        grpc.StatusCode.INTERNAL,
+                        "error while executing state transaction: possible etag mismatch. "
+                        "error from state store",
+                    )
+            for op in operations:
+                self._write(store_name, op.key, op.data)
 
     def keys(self, store_name: str) -> set[str]:
         return {key for store, key in self.data if store == store_name}
@@ -115,7 +128,11 @@ class DaprMesh:
     """Service invocation through a fake sidecar: routes to in-process Flask apps."""
 
     apps: dict[str, Flask] = field(default_factory=dict)
+    # app_id -> the APP_API_TOKEN its sidecar sends it, as daprd does.
+    app_tokens: dict[str, str] = field(default_factory=dict)
     requests: list[httpx.Request] = field(default_factory=list)
+    # The apps' answers, in order, as the caller's sidecar (and its circuit breaker) sees them.
+    responses: list[httpx.Response] = field(default_factory=list)
     # app_id -> callable returning a canned response or raising, instead of the app.
     overrides: dict[str, Callable[[httpx.Request], httpx.Response]] = field(default_factory=dict)
 
@@ -133,14 +150,18 @@ class DaprMesh:
         # Dapr passes the caller's headers through, less its own and hop-by-hop ones.
         dropped = {"host", "content-length", "dapr-api-token", "connection"}
         headers = {k: v for k, v in request.headers.items() if k.lower() not in dropped}
+        if app_id in self.app_tokens:
+            headers["dapr-api-token"] = self.app_tokens[app_id]
         response = app.test_client().open(
             "/" + path, method=request.method, data=request.content, headers=headers
         )
-        return httpx.Response(
+        answer = httpx.Response(
             response.status_code,
             content=response.get_data(),
             headers={"content-type": response.content_type or "application/json"},
         )
+        self.responses.append(answer)
+        return answer
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)

@@ -133,28 +133,48 @@ class InventoryRequest(BaseModel):
 
 
 class InventoryCheck(BaseModel):
-    """Output of ``verify_inventory_activity``; an unknown item has ``found`` false."""
+    """Output of ``verify_inventory_activity``: ``reserved`` means the order's stock is now held
+    for it, at ``unit_price``. ``available`` is what there was before this order's reservation;
+    an unknown item has ``found`` false."""
 
     model_config = STRICT_MODEL
 
     item: ItemName
     found: bool
-    in_stock: StockQuantity = 0
+    reserved: bool = False
+    available: StockQuantity = 0
     unit_price: UnitPrice | None = None
-
-    def can_supply(self, quantity: int) -> bool:
-        return self.found and self.in_stock >= quantity
 
 
 class InventoryUpdate(BaseModel):
-    """Output of ``update_inventory_activity``; ``taken`` is false when stock ran out meanwhile."""
+    """Output of ``update_inventory_activity``; ``committed`` is false when the order's
+    reservation was released meanwhile, so its stock was no longer held for it."""
 
     model_config = STRICT_MODEL
 
     order_id: OrderId
     item: ItemName
     quantity: OrderQuantity
-    taken: bool
+    committed: bool
+    remaining: StockQuantity | None = None
+
+
+class ReleaseRequest(BaseModel):
+    """Input of ``release_inventory_activity``, the compensation for a reservation."""
+
+    model_config = STRICT_MODEL
+
+    order_id: OrderId
+
+
+class InventoryRelease(BaseModel):
+    """Output of ``release_inventory_activity``. ``released`` false means the reservation had
+    been committed: the stock had already left for the order, so nothing went back."""
+
+    model_config = STRICT_MODEL
+
+    order_id: OrderId
+    released: bool
     remaining: StockQuantity | None = None
 
 

@@ -17,12 +17,16 @@ class ServiceSettings(BaseSettings):
     app_port: int = Field(default=8080, ge=1, le=65535)
     dapr_http_port: int = Field(default=3500, ge=1, le=65535)
     dapr_grpc_port: int = Field(default=50001, ge=1, le=65535)
+    # Sent to our own sidecar on every call (daprd's API token).
     dapr_api_token: SecretStr | None = None
+    # What our sidecar sends us in the `dapr-api-token` header (daprd reads the same variable,
+    # APP_API_TOKEN); a service that calls ``web.require_app_token`` refuses requests without it.
+    app_api_token: SecretStr | None = None
     log_level: LogLevel = "INFO"
     # Small on purpose: no payload of this project is anywhere near it.
     max_content_length: int = Field(default=16 * 1024, ge=1024)
     # Service invocation through the local sidecar.
-    invoke_timeout_seconds: float = Field(default=5.0, gt=0)
+    invoke_timeout_seconds: float = Field(default=10.0, gt=0)
     invoke_connect_timeout_seconds: float = Field(default=2.0, gt=0)
     # Where the app's own spans go (the sidecars report theirs per their Dapr Configuration).
     # Unset: spans still get ids, for the logs and for propagation, but are not exported.

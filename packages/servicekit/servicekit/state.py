@@ -2,6 +2,10 @@
 
 The ``DaprClient`` is created on first use, never at import or app creation: its constructor
 waits for the sidecar, and unit tests have none (they inject a fake ``StateClient``).
+
+Transactions can create keys with first-write ("only if the key does not exist yet"). daprd and
+the stores honour that option per operation, but the SDK (1.18.3) drops it on the way, so
+``DaprStateClient`` builds the transaction request itself.
 """
 
 import threading
@@ -11,8 +15,12 @@ from typing import Generic, Protocol, TypeVar
 
 import grpc
 from dapr.clients import DaprClient
+from dapr.clients.exceptions import DaprGrpcError
+from dapr.clients.grpc._helpers import MetadataTuple
 from dapr.clients.grpc._request import TransactionalStateOperation
+from dapr.clients.grpc._response import DaprResponse
 from dapr.clients.grpc._state import Concurrency, StateOptions
+from dapr.proto import api_v1, common_v1
 from pydantic import BaseModel
 
 M = TypeVar("M", bound=BaseModel)
@@ -61,11 +69,73 @@ class Versioned(Generic[M]):
 
 @dataclass(frozen=True)
 class Write:
-    """One upsert in a transaction; ``etag`` set means "only if unchanged since read"."""
+    """One upsert in a transaction: with ``etag``, only if unchanged since read; with
+    ``create``, only if the key does not exist yet (first-write)."""
 
     key: str
     value: BaseModel
     etag: str | None = None
+    create: bool = False
+
+
+class Upsert(TransactionalStateOperation):
+    """The SDK's upsert operation, plus the first-write option the SDK's own cannot carry."""
+
+    def __init__(
+        self, key: str, data: str, *, etag: str | None = None, first_write: bool = False
+    ) -> None:
+        super().__init__(key, data, etag=etag)
+        self.first_write = first_write
+
+
+_FIRST_WRITE = common_v1.StateOptions(concurrency=common_v1.StateOptions.CONCURRENCY_FIRST_WRITE)
+
+
+def transaction_request(
+    store_name: str,
+    operations: Sequence[TransactionalStateOperation],
+    metadata: dict[str, str] | None = None,
+) -> api_v1.ExecuteStateTransactionRequest:
+    """The gRPC request the SDK would build, with each ``Upsert``'s first-write kept."""
+    return api_v1.ExecuteStateTransactionRequest(
+        storeName=store_name,
+        metadata=metadata,
+        operations=[
+            api_v1.TransactionalStateOperation(
+                operationType=op.operation_type.value,
+                request=common_v1.StateItem(
+                    key=op.key,
+                    value=op.data.encode() if isinstance(op.data, str) else (op.data or b""),
+                    etag=common_v1.Etag(value=op.etag) if op.etag is not None else None,
+                    options=_FIRST_WRITE if isinstance(op, Upsert) and op.first_write else None,
+                    metadata=op.metadata,
+                ),
+            )
+            for op in operations
+        ],
+    )
+
+
+class DaprStateClient(DaprClient):
+    """``DaprClient`` whose transactions keep each operation's first-write option."""
+
+    def execute_state_transaction(
+        self,
+        store_name: str,
+        operations: Sequence[TransactionalStateOperation],
+        transactional_metadata: dict[str, str] | None = None,
+        metadata: MetadataTuple | None = None,
+    ) -> DaprResponse:
+        """As the SDK's own (its retry policy, its error type); ``metadata`` is deprecated there
+        and ignored here."""
+        request = transaction_request(store_name, operations, transactional_metadata)
+        try:
+            _, call = self.retry_policy.run_rpc(  # type: ignore[no-untyped-call]
+                self._stub.ExecuteStateTransaction.with_call, request
+            )
+        except grpc.RpcError as err:
+            raise DaprGrpcError(err) from err
+        return DaprResponse(headers=call.initial_metadata())
 
 
 def _is_etag_conflict(err: grpc.RpcError) -> bool:
@@ -77,7 +147,7 @@ def _is_etag_conflict(err: grpc.RpcError) -> bool:
 
 def dapr_state_client() -> StateClient:
     """The real client; reads DAPR_GRPC_PORT and DAPR_API_TOKEN from the environment itself."""
-    client: StateClient = DaprClient()
+    client: StateClient = DaprStateClient()
     return client
 
 
@@ -136,9 +206,9 @@ class StateStore:
             raise
 
     def transact(self, writes: Sequence[Write]) -> None:
-        """Write all or nothing; any stale ETag fails the whole transaction."""
+        """Write all or nothing; a stale ETag or an existing ``create`` key fails it all."""
         operations = [
-            TransactionalStateOperation(w.key, w.value.model_dump_json(), etag=w.etag)
+            Upsert(w.key, w.value.model_dump_json(), etag=w.etag, first_write=w.create)
             for w in writes
         ]
         try:

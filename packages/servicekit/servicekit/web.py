@@ -3,8 +3,10 @@
 Bad input always gets a JSON 4xx that names the field, never a 5xx:
 malformed JSON 400, failed validation 422, body too large 413, unknown route 404, wrong
 method 405. Parsing happens before any state is touched, so rejected input changes nothing.
+A dependency that is down is a 503 (worth a retry); one that answers unexpectedly a 502.
 """
 
+import hmac
 import json
 import logging
 from collections.abc import Callable
@@ -12,12 +14,12 @@ from typing import Any, TypeVar
 
 import grpc
 from flask import Blueprint, Flask, Response, g, request
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from contracts.errors import ErrorBody, FieldError
 from servicekit import logs, tracing
-from servicekit.invoke import TransientError
+from servicekit.invoke import ServiceError, TransientError
 from servicekit.settings import ServiceSettings
 
 M = TypeVar("M", bound=BaseModel)
@@ -126,6 +128,15 @@ def _handle_unavailable(exc: Exception) -> Response:
     )
 
 
+def _handle_bad_dependency(exc: Exception) -> Response:
+    # A service we called answered in a way we did not expect: its fault (or a misconfiguration
+    # such as a wrong app token), not ours, and a retry will not fix it.
+    logger.error("Dependency failed while serving %s %s: %s", request.method, request.path, exc)
+    return error_response(
+        502, ErrorBody(error="bad_gateway", message="A dependency answered unexpectedly")
+    )
+
+
 def _handle_unexpected(exc: Exception) -> Response:
     logger.exception("Unhandled error while serving %s %s", request.method, request.path)
     return error_response(
@@ -136,14 +147,12 @@ def _handle_unexpected(exc: Exception) -> Response:
 def _bind_log_context() -> None:
     """Every log line of a request carries its order id (when the path has one) and trace id."""
     g.servicekit_previous_order_id = logs.current_order_id()
-    view_args = request.view_args or {}
-    order_id = view_args.get("order_id")
-    if not isinstance(order_id, str):
-        # Sent by the order's activities: this request is part of the order's trace.
-        order_id = logs.valid_order_id(request.headers.get(logs.ORDER_ID_HEADER))
-        if order_id:
-            tracing.tag_order(order_id)
-    logs.set_order_id(logs.valid_order_id(order_id))
+    # Sent only by the order's activities: this request is part of the order's trace.
+    from_activity = logs.valid_order_id(request.headers.get(logs.ORDER_ID_HEADER))
+    if from_activity:
+        tracing.tag_order(from_activity)
+    in_path = (request.view_args or {}).get("order_id")
+    logs.set_order_id(logs.valid_order_id(in_path if isinstance(in_path, str) else from_activity))
 
 
 # Polled by kubelet and daprd; logged only at DEBUG.
@@ -181,6 +190,7 @@ def init_app(app: Flask, *, max_content_length: int) -> None:
     app.register_error_handler(ApiError, _handle_api_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
     app.register_error_handler(TransientError, _handle_unavailable)
+    app.register_error_handler(ServiceError, _handle_bad_dependency)
     app.register_error_handler(grpc.RpcError, _handle_unavailable)
     # DaprClient's constructor gives up waiting for its sidecar with a TimeoutError.
     app.register_error_handler(TimeoutError, _handle_unavailable)
@@ -188,6 +198,31 @@ def init_app(app: Flask, *, max_content_length: int) -> None:
     app.before_request(_bind_log_context)
     app.after_request(_log_request)
     app.teardown_request(_unbind_log_context)
+
+
+# The header daprd puts on every call to its app when APP_API_TOKEN is set.
+APP_TOKEN_HEADER = "dapr-api-token"
+# Kubelet probes the app directly, without the sidecar and so without the token.
+_OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+def require_app_token(app: Flask, token: SecretStr | None) -> None:
+    """Refuse (401) every request but the probes that does not carry ``token`` in the
+    ``dapr-api-token`` header, i.e. that did not come through our own sidecar. No token: open."""
+    if token is None:
+        return
+    expected = token.get_secret_value().encode()
+
+    def check() -> None:
+        if request.path in _OPEN_PATHS:
+            return
+        given = request.headers.get(APP_TOKEN_HEADER, "").encode()
+        if not hmac.compare_digest(given, expected):
+            raise ApiError(
+                401, "unauthorized", f"Missing or wrong {APP_TOKEN_HEADER}; call through Dapr"
+            )
+
+    app.before_request(check)
 
 
 def create_probes_blueprint(is_ready: Callable[[], bool]) -> Blueprint:

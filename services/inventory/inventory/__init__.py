@@ -1,4 +1,4 @@
-"""The inventory service: items, prices and stock, kept in the ``inventorystore`` state store."""
+"""The inventory service: items, prices, stock and reservations, in the ``inventorystore`` store."""
 
 from inventory.app import create_app
 

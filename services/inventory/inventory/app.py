@@ -5,7 +5,7 @@ from collections.abc import Callable
 from flask import Flask
 
 from inventory import clients, store
-from inventory.routes import inventory_bp
+from inventory.routes import inventory_bp, reservations_bp
 from inventory.settings import Settings
 from servicekit import web
 from servicekit.invoke import DaprInvoker
@@ -21,11 +21,14 @@ def create_app(
     """Build the app; nothing here talks to Dapr (clients connect on first use)."""
     settings = settings or Settings()
     app = web.create_service_app(__name__, settings)
+    # Only order-processor's workflow and operators reach inventory, all through Dapr.
+    web.require_app_token(app, settings.app_api_token)
 
     state = clients.create_state_store(settings, state_client_factory)
     store.init_app(app, store.InventoryStore(state, max_attempts=settings.etag_max_attempts))
     sidecar = sidecar or clients.create_sidecar(settings)
 
     app.register_blueprint(inventory_bp)
+    app.register_blueprint(reservations_bp)
     app.register_blueprint(web.create_probes_blueprint(sidecar.sidecar_ready))
     return app

@@ -1,25 +1,27 @@
-"""The inventory API: one blueprint for the ``/inventory`` resource."""
+"""The inventory API: one blueprint per resource (``/inventory`` items, ``/reservations``)."""
 
 import logging
 
 from flask import Blueprint, Response
 from pydantic import TypeAdapter
 
-from contracts.fields import ItemName
-from contracts.inventory import InventoryList, Restock, WithdrawalRequest
+from contracts.fields import ItemName, OrderId
+from contracts.inventory import InventoryList, ReservationRequest, Restock
 from inventory.store import (
     ContentionError,
-    InsufficientInventoryError,
-    ItemNotFoundError,
-    WithdrawalConflictError,
+    ReservationConflictError,
+    ReservationNotFoundError,
+    ReservationSettledError,
     current_store,
 )
 from servicekit import logs
 from servicekit.web import ApiError, json_response, parse_body, parse_value
 
 inventory_bp = Blueprint("inventory", __name__, url_prefix="/inventory")
+reservations_bp = Blueprint("reservations", __name__, url_prefix="/reservations")
 
 _ITEM_NAME: TypeAdapter[str] = TypeAdapter(ItemName)
+_ORDER_ID: TypeAdapter[str] = TypeAdapter(OrderId)
 
 logger = logging.getLogger("inventory.routes")
 
@@ -28,8 +30,20 @@ def _item(raw: str) -> str:
     return parse_value(_ITEM_NAME, raw, field="item")
 
 
+def _order_id(raw: str) -> str:
+    return parse_value(_ORDER_ID, raw, field="order_id")
+
+
 def _not_found(name: str) -> ApiError:
     return ApiError(404, "not_found", f"No item named {name!r}")
+
+
+def _no_reservation(order_id: str) -> ApiError:
+    return ApiError(404, "not_found", f"No reservation for order {order_id!r}")
+
+
+def _contention(err: ContentionError) -> ApiError:
+    return ApiError(503, "contention", str(err))
 
 
 @inventory_bp.get("")
@@ -50,38 +64,109 @@ def get_item(item: str) -> Response:
 
 @inventory_bp.put("/<item>")
 def restock_item(item: str) -> Response:
-    """200 InventoryItem with the absolute quantity and price set; 400/413/422 for bad input."""
+    """200 InventoryItem with the absolute available quantity and price set, reservations kept; 400/413/422 for bad input."""  # noqa: E501
     name = _item(item)
     restock = parse_body(Restock)
     try:
         stocked = current_store().restock(name, restock)
     except ContentionError as err:
-        raise ApiError(503, "contention", str(err)) from err
-    logger.info("Restocked %s: %d at %d USD", name, stocked.quantity, stocked.unit_price)
+        raise _contention(err) from err
+    logger.info(
+        "Restocked %s: %d available (%d reserved) at %d USD",
+        name,
+        stocked.quantity,
+        stocked.reserved,
+        stocked.unit_price,
+    )
     return json_response(stocked)
 
 
-@inventory_bp.post("/<item>/withdrawals")
-def withdraw_item(item: str) -> Response:
-    """200 Withdrawal (the first one again on a repeat); 404 unknown item; 409 insufficient_inventory or withdrawal_conflict; 503 contention."""  # noqa: E501
-    name = _item(item)
-    request = parse_body(WithdrawalRequest)
+@reservations_bp.post("")
+def reserve() -> Response:
+    """200 Reservation: reserved (the order's own again on a repeat) or refused (insufficient_inventory, unknown_item; nothing held); 409 reservation_conflict; 503 contention."""  # noqa: E501
+    # A refusal is a 200: Dapr counts every non-2xx against the caller's circuit breaker, so a
+    # sold-out rush answered with 4xx would trip it and fail the orders in flight.
+    request = parse_body(ReservationRequest)
     logs.set_order_id(request.order_id)
     try:
-        withdrawal = current_store().withdraw(name, request)
-    except ItemNotFoundError as err:
-        raise _not_found(err.name) from err
-    except InsufficientInventoryError as err:
-        raise ApiError(409, "insufficient_inventory", str(err)) from err
-    except WithdrawalConflictError as err:
-        raise ApiError(409, "withdrawal_conflict", str(err)) from err
+        reservation, created = current_store().reserve(request)
+    except ReservationConflictError as err:
+        raise ApiError(409, "reservation_conflict", str(err)) from err
     except ContentionError as err:
-        raise ApiError(503, "contention", str(err)) from err
-    logger.info(
-        "Order %s took %d %s; %d left",
-        request.order_id,
-        request.quantity,
-        name,
-        withdrawal.remaining,
-    )
-    return json_response(withdrawal)
+        raise _contention(err) from err
+    if reservation.state == "refused":
+        logger.info(
+            "Refused %d %s to order %s: %s; %d available",
+            request.quantity,
+            request.item,
+            request.order_id,
+            reservation.refusal,
+            reservation.remaining,
+        )
+    elif created:
+        logger.info(
+            "Order %s reserved %d %s; %d available",
+            request.order_id,
+            request.quantity,
+            request.item,
+            reservation.remaining,
+        )
+    else:
+        logger.info("Repeated reservation; returning it as it is (%s)", reservation.state)
+    return json_response(reservation)
+
+
+@reservations_bp.get("/<order_id>")
+def get_reservation(order_id: str) -> Response:
+    """200 Reservation; 404 not_found when the order reserved nothing."""
+    order_id = _order_id(order_id)
+    reservation = current_store().get_reservation(order_id)
+    if reservation is None:
+        raise _no_reservation(order_id)
+    return json_response(reservation)
+
+
+@reservations_bp.post("/<order_id>/commit")
+def commit_reservation(order_id: str) -> Response:
+    """200 Reservation, committed (also on a repeat); 404 not_found; 409 reservation_released; 503 contention."""  # noqa: E501
+    order_id = _order_id(order_id)
+    try:
+        reservation, changed = current_store().commit(order_id)
+    except ReservationNotFoundError as err:
+        raise _no_reservation(order_id) from err
+    except ReservationSettledError as err:
+        raise ApiError(409, "reservation_released", str(err)) from err
+    except ContentionError as err:
+        raise _contention(err) from err
+    if changed:
+        logger.info(
+            "Order %s took %d %s; %d available",
+            order_id,
+            reservation.quantity,
+            reservation.item,
+            reservation.remaining,
+        )
+    return json_response(reservation)
+
+
+@reservations_bp.post("/<order_id>/release")
+def release_reservation(order_id: str) -> Response:
+    """200 Reservation, released (also on a repeat); 404 not_found; 409 reservation_committed; 503 contention."""  # noqa: E501
+    order_id = _order_id(order_id)
+    try:
+        reservation, changed = current_store().release(order_id)
+    except ReservationNotFoundError as err:
+        raise _no_reservation(order_id) from err
+    except ReservationSettledError as err:
+        raise ApiError(409, "reservation_committed", str(err)) from err
+    except ContentionError as err:
+        raise _contention(err) from err
+    if changed:
+        logger.info(
+            "Order %s released %d %s; %d available",
+            order_id,
+            reservation.quantity,
+            reservation.item,
+            reservation.remaining,
+        )
+    return json_response(reservation)

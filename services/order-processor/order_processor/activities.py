@@ -15,17 +15,23 @@ from dataclasses import dataclass
 from dapr.ext.workflow import WorkflowActivityContext
 from dapr.ext.workflow._durabletask.task import NonRetryableError
 
-from contracts.inventory import WithdrawalRequest
+from contracts.inventory import ReservationRequest
 from contracts.orders import (
     ApprovalRequest,
     InventoryCheck,
+    InventoryRelease,
     InventoryRequest,
     InventoryUpdate,
     Notification,
     RefundRequest,
+    ReleaseRequest,
 )
 from contracts.payments import Payment, PaymentRequest
-from order_processor.clients import InventoryClient, PaymentClient, StockUnavailableError
+from order_processor.clients import (
+    InventoryClient,
+    PaymentClient,
+    ReservationSettledError,
+)
 from servicekit import logs, tracing
 from servicekit.invoke import TransientError
 
@@ -74,6 +80,8 @@ def notify_activity(ctx: WorkflowActivityContext, notification: Notification) ->
 def verify_inventory_activity(
     ctx: WorkflowActivityContext, request: InventoryRequest
 ) -> InventoryCheck:
+    """Reserve the order's stock: verified stock is held, so orders racing for the last units
+    cannot all pass and all be charged. One call: a refusal says what is available."""
     logger = logging.getLogger("VerifyInventoryActivity")
     with _activity(ctx):
         logger.info(
@@ -82,13 +90,26 @@ def verify_inventory_activity(
             request.quantity,
             request.item,
         )
-        item = _deps().inventory.get_item(request.item)
-        if item is None:
-            logger.info("There are no %s in the inventory", request.item)
-            return InventoryCheck(item=request.item, found=False)
-        logger.info("There are %d %s available for purchase", item.quantity, item.name.capitalize())
+        reservation = _deps().inventory.reserve(
+            ReservationRequest(
+                order_id=request.order_id, item=request.item, quantity=request.quantity
+            )
+        )
+        if reservation.refusal == "unknown_item":
+            logger.info("There are no %s in the inventory", reservation.item)
+            return InventoryCheck(item=reservation.item, found=False)
+        reserved = reservation.state != "refused"
+        # What there was before this order's reservation: a refusal held nothing.
+        available = reservation.remaining + (reservation.quantity if reserved else 0)
+        logger.info(
+            "There are %d %s available for purchase", available, reservation.item.capitalize()
+        )
         return InventoryCheck(
-            item=item.name, found=True, in_stock=item.quantity, unit_price=item.unit_price
+            item=reservation.item,
+            found=True,
+            reserved=reserved,
+            available=available,
+            unit_price=reservation.unit_price,
         )
 
 
@@ -131,6 +152,7 @@ def process_payment_activity(ctx: WorkflowActivityContext, request: PaymentReque
 def update_inventory_activity(
     ctx: WorkflowActivityContext, request: InventoryRequest
 ) -> InventoryUpdate:
+    """Commit the order's reservation: its stock leaves."""
     logger = logging.getLogger("UpdateInventoryActivity")
     with _activity(ctx):
         logger.info(
@@ -140,25 +162,50 @@ def update_inventory_activity(
             request.item,
         )
         try:
-            withdrawal = _deps().inventory.withdraw(
-                request.item,
-                WithdrawalRequest(order_id=request.order_id, quantity=request.quantity),
-            )
-        except StockUnavailableError as err:
-            logger.warning("Insufficient inventory for order %s: %s", request.order_id, err)
+            reservation = _deps().inventory.commit(request.order_id)
+        except ReservationSettledError as err:
+            logger.warning("Reservation for order %s is gone: %s", request.order_id, err)
             return InventoryUpdate(
                 order_id=request.order_id,
                 item=request.item,
                 quantity=request.quantity,
-                taken=False,
+                committed=False,
             )
-        logger.info("There are now %d %s left in stock", withdrawal.remaining, request.item)
+        logger.info("There are now %d %s left in stock", reservation.remaining, request.item)
         return InventoryUpdate(
             order_id=request.order_id,
             item=request.item,
             quantity=request.quantity,
-            taken=True,
-            remaining=withdrawal.remaining,
+            committed=True,
+            remaining=reservation.remaining,
+        )
+
+
+def release_inventory_activity(
+    ctx: WorkflowActivityContext, request: ReleaseRequest
+) -> InventoryRelease:
+    """Compensation: give the order's reserved stock back to what is available."""
+    logger = logging.getLogger("ReleaseInventoryActivity")
+    with _activity(ctx):
+        logger.info("Releasing inventory reserved for order %s", request.order_id)
+        try:
+            reservation = _deps().inventory.release(request.order_id)
+        except ReservationSettledError as err:
+            logger.warning(
+                "Inventory for order %s was already committed; nothing to release: %s",
+                request.order_id,
+                err,
+            )
+            return InventoryRelease(order_id=request.order_id, released=False)
+        logger.info(
+            "Released %d %s for order %s; %d available",
+            reservation.quantity,
+            reservation.item,
+            request.order_id,
+            reservation.remaining,
+        )
+        return InventoryRelease(
+            order_id=request.order_id, released=True, remaining=reservation.remaining
         )
 
 
@@ -179,4 +226,5 @@ ACTIVITIES = (
     process_payment_activity,
     update_inventory_activity,
     refund_payment_activity,
+    release_inventory_activity,
 )

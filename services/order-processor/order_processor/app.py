@@ -7,7 +7,7 @@ from flask import Flask
 from order_processor import activities
 from order_processor.clients import InventoryClient, PaymentClient
 from order_processor.extension import OrderProcessor
-from order_processor.routes import openapi_bp, orders_bp
+from order_processor.routes import inventory_bp, openapi_bp, orders_bp, payments_bp
 from order_processor.runtime import Runtime, WorkflowWorker
 from order_processor.service import OrderService, WorkflowClient, dapr_workflow_client
 from order_processor.settings import Settings
@@ -43,7 +43,10 @@ def create_app(
     )
     processor.init_app(app)
 
+    # No web.require_app_token here: this is the public edge (see order_processor.routes).
     app.register_blueprint(orders_bp)
+    app.register_blueprint(inventory_bp)
+    app.register_blueprint(payments_bp)
     app.register_blueprint(openapi_bp)
     app.register_blueprint(web.create_probes_blueprint(processor.is_ready))
     return app

@@ -1,8 +1,9 @@
 """Clients for the services order-processor calls, through Dapr service invocation only.
 
-Each takes and returns shared models. Business outcomes come back as values or as the
-specific exceptions below; transport trouble raises ``TransientError`` (worth a retry) and
-anything else unexpected ``ServiceError`` (not worth one).
+Each takes and returns shared models. Business outcomes come back as values (a refused
+reservation, a declined payment: 2xx answers, so the sidecar's circuit breaker never counts
+them) or as the specific exception below; transport trouble raises ``TransientError`` (worth a
+retry) and anything else unexpected ``ServiceError`` (not worth one).
 """
 
 from typing import TypeVar
@@ -11,15 +12,21 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from contracts.errors import ErrorBody
-from contracts.inventory import InventoryItem, Restock, Withdrawal, WithdrawalRequest
+from contracts.inventory import (
+    InventoryItem,
+    InventoryList,
+    Reservation,
+    ReservationRequest,
+    Restock,
+)
 from contracts.payments import Payment, PaymentRequest
 from servicekit.invoke import DaprInvoker, ServiceError, TransientError
 
 M = TypeVar("M", bound=BaseModel)
 
 
-class StockUnavailableError(Exception):
-    """The item is unknown or there is not enough of it: a business outcome, not a fault."""
+class ReservationSettledError(Exception):
+    """The order's reservation was already settled the other way: a business outcome."""
 
 
 def _error_code(response: httpx.Response) -> str | None:
@@ -56,18 +63,33 @@ class InventoryClient:
         )
         return _parse(response, InventoryItem, f"restock {name}")
 
-    def withdraw(self, name: str, request: WithdrawalRequest) -> Withdrawal:
-        """Take stock for an order, once per order id; ``StockUnavailableError`` if it can't."""
+    def list_items(self) -> InventoryList:
+        response = self._invoker.invoke(self.app_id, "GET", "inventory")
+        return _parse(response, InventoryList, "list items")
+
+    def reserve(self, request: ReservationRequest) -> Reservation:
+        """Hold stock for an order, once per order id: the reservation, or a ``refused`` one
+        (too little stock, unknown item) that holds nothing."""
         response = self._invoker.invoke(
-            self.app_id,
-            "POST",
-            f"inventory/{name}/withdrawals",
-            json=request.model_dump(mode="json"),
+            self.app_id, "POST", "reservations", json=request.model_dump(mode="json")
         )
-        code = _error_code(response) if not response.is_success else None
-        if response.status_code == 404 or code == "insufficient_inventory":
-            raise StockUnavailableError(response.text[:200])
-        return _parse(response, Withdrawal, f"withdraw {name}")
+        return _parse(response, Reservation, f"reserve {request.item}")
+
+    def commit(self, order_id: str) -> Reservation:
+        """The order's reserved stock leaves; ``ReservationSettledError`` if it was released."""
+        return self._settle(order_id, "commit", "released")
+
+    def release(self, order_id: str) -> Reservation:
+        """The order's reserved stock is available again; ``ReservationSettledError`` if it was
+        committed."""
+        return self._settle(order_id, "release", "committed")
+
+    def _settle(self, order_id: str, action: str, other_way: str) -> Reservation:
+        # A missing reservation is a fault, not an outcome: the order's verification made it.
+        response = self._invoker.invoke(self.app_id, "POST", f"reservations/{order_id}/{action}")
+        if not response.is_success and _error_code(response) == f"reservation_{other_way}":
+            raise ReservationSettledError(response.text[:200])
+        return _parse(response, Reservation, f"{action} order {order_id}'s reservation")
 
     def is_reachable(self) -> bool:
         """Whether inventory answers its liveness probe through Dapr."""
@@ -88,6 +110,13 @@ class PaymentClient:
             self.app_id, "POST", "payments", json=request.model_dump(mode="json")
         )
         return _parse(response, Payment, f"charge order {request.order_id}")
+
+    def get(self, order_id: str) -> Payment | None:
+        """The order's payment, or None when the order was never charged."""
+        response = self._invoker.invoke(self.app_id, "GET", f"payments/{order_id}")
+        if response.status_code == 404:
+            return None
+        return _parse(response, Payment, f"get payment of order {order_id}")
 
     def refund(self, order_id: str) -> Payment:
         """Refund the order's approved payment; a repeat returns the refunded payment."""

@@ -1,4 +1,5 @@
-"""The OpenAPI 3.1 document of the order API, generated from the shared pydantic models."""
+"""The OpenAPI 3.1 document of order-processor's API (orders, and the pass-through to inventory
+and payment), generated from the shared pydantic models."""
 
 import json
 from functools import cache
@@ -8,6 +9,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from contracts.errors import ErrorBody
+from contracts.inventory import InventoryItem, InventoryList, Restock
 from contracts.orders import (
     ApprovalAccepted,
     ApprovalDecision,
@@ -15,6 +17,7 @@ from contracts.orders import (
     OrderRequest,
     OrderStatus,
 )
+from contracts.payments import Payment
 
 REF = "#/components/schemas/{model}"
 MODELS: tuple[type[BaseModel], ...] = (
@@ -23,6 +26,10 @@ MODELS: tuple[type[BaseModel], ...] = (
     OrderStatus,
     ApprovalDecision,
     ApprovalAccepted,
+    InventoryList,
+    InventoryItem,
+    Restock,
+    Payment,
     ErrorBody,
 )
 
@@ -35,23 +42,24 @@ def _json(model: type[BaseModel], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
 
 
-def _errors(*codes: int) -> dict[str, Any]:
+def _errors(*codes: int, missing: str = "order") -> dict[str, Any]:
     texts = {
         400: "Malformed JSON",
-        404: "Unknown order",
+        404: f"Unknown {missing}",
         409: "Conflict with the order's state",
         413: "Body too large",
         422: "Invalid field(s), named in `fields`",
+        503: "A service behind this one is unavailable; retry later",
     }
     return {str(code): _json(ErrorBody, texts[code]) for code in codes}
 
 
-_ORDER_ID_PARAM = {
-    "name": "order_id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string"},
-}
+def _path_param(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+_ORDER_ID_PARAM = _path_param("order_id")
+_ITEM_PARAM = _path_param("item")
 
 
 def _paths() -> dict[str, Any]:
@@ -97,6 +105,44 @@ def _paths() -> dict[str, Any]:
                 "responses": {
                     "202": _json(ApprovalAccepted, "Decision delivered"),
                     **_errors(400, 404, 409, 413, 422),
+                },
+            }
+        },
+        "/inventory": {
+            "get": {
+                "summary": "Every item: available and reserved stock, unit price (from inventory)",
+                "responses": {"200": _json(InventoryList, "The items"), **_errors(503)},
+            }
+        },
+        "/inventory/{item}": {
+            "get": {
+                "summary": "One item (from inventory)",
+                "parameters": [_ITEM_PARAM],
+                "responses": {
+                    "200": _json(InventoryItem, "The item"),
+                    **_errors(404, 422, 503, missing="item"),
+                },
+            },
+            "put": {
+                "summary": "Restock: set available quantity and price; reservations are kept",
+                "parameters": [_ITEM_PARAM],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref(Restock)}},
+                },
+                "responses": {
+                    "200": _json(InventoryItem, "The item as restocked"),
+                    **_errors(400, 413, 422, 503),
+                },
+            },
+        },
+        "/payments/{order_id}": {
+            "get": {
+                "summary": "An order's payment (from payment)",
+                "parameters": [_ORDER_ID_PARAM],
+                "responses": {
+                    "200": _json(Payment, "The payment"),
+                    **_errors(404, 422, 503, missing="payment"),
                 },
             }
         },

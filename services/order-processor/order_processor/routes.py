@@ -1,4 +1,9 @@
-"""The order API: one blueprint per resource (orders, the API document)."""
+"""The order API: one blueprint per resource (orders, inventory, payments, the API document).
+
+order-processor is the system's only edge: operators restock and inspect through it, and it
+passes those calls on to inventory and payment through Dapr, which refuse anyone else. So this
+API has no app token of its own; guarding it is the ingress's job.
+"""
 
 from typing import Annotated
 
@@ -6,7 +11,8 @@ from flask import Blueprint, Response, request
 from pydantic import StringConstraints, TypeAdapter, ValidationError
 
 from contracts.errors import FieldError
-from contracts.fields import OrderId
+from contracts.fields import ItemName, OrderId
+from contracts.inventory import Restock
 from contracts.orders import ApprovalAccepted, ApprovalDecision, OrderRequest
 from order_processor.extension import current
 from order_processor.openapi import openapi_document
@@ -21,9 +27,12 @@ from servicekit.web import ApiError, json_response, parse_body, parse_value
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 orders_bp = Blueprint("orders", __name__, url_prefix="/orders")
+inventory_bp = Blueprint("inventory", __name__, url_prefix="/inventory")
+payments_bp = Blueprint("payments", __name__, url_prefix="/payments")
 openapi_bp = Blueprint("openapi", __name__)
 
 _ORDER_ID: TypeAdapter[str] = TypeAdapter(OrderId)
+_ITEM_NAME: TypeAdapter[str] = TypeAdapter(ItemName)
 _IDEMPOTENCY_KEY: TypeAdapter[str] = TypeAdapter(
     Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
 )
@@ -90,6 +99,44 @@ def approve_order(order_id: str) -> Response:
     except NotAwaitingApprovalError as err:
         raise ApiError(409, "not_awaiting_approval", str(err)) from err
     return json_response(ApprovalAccepted(order_id=order_id, approved=decision.approved), 202)
+
+
+# Pass-through to inventory and payment: validated here as they validate (so a bad request never
+# leaves this app), answered with their models; their 503s arrive as dependency_unavailable.
+
+
+@inventory_bp.get("")
+def list_items() -> Response:
+    """200 InventoryList from inventory; 503 dependency_unavailable."""
+    return json_response(current().inventory.list_items())
+
+
+@inventory_bp.get("/<item>")
+def get_item(item: str) -> Response:
+    """200 InventoryItem from inventory; 404 not_found; 422 for an invalid name."""
+    name = parse_value(_ITEM_NAME, item, field="item")
+    found = current().inventory.get_item(name)
+    if found is None:
+        raise ApiError(404, "not_found", f"No item named {name!r}")
+    return json_response(found)
+
+
+@inventory_bp.put("/<item>")
+def restock_item(item: str) -> Response:
+    """200 InventoryItem with available quantity and price set, reservations kept; 400/413/422 for bad input."""  # noqa: E501
+    name = parse_value(_ITEM_NAME, item, field="item")
+    restock = parse_body(Restock)
+    return json_response(current().inventory.restock(name, restock))
+
+
+@payments_bp.get("/<order_id>")
+def get_payment(order_id: str) -> Response:
+    """200 Payment from payment; 404 not_found when the order was never charged; 422 bad id."""
+    order_id = parse_value(_ORDER_ID, order_id, field="order_id")
+    payment = current().payment.get(order_id)
+    if payment is None:
+        raise ApiError(404, "not_found", f"No payment for order {order_id!r}")
+    return json_response(payment)
 
 
 @openapi_bp.get("/openapi.json")

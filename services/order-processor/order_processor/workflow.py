@@ -1,9 +1,24 @@
 """The order-processing workflow: the business process, top to bottom.
 
+A saga: verifying the order reserves its stock, and every way out after that releases it;
+once paid, a failed inventory update also refunds the payment.
+
 Deterministic by construction: no I/O, clock or randomness here (the approval timeout comes
 in the input; timers are relative to the workflow's own clock). Logging only when not
 replaying. Every business outcome ends the workflow with an ``OrderResult``; only a failed
 compensation fails the workflow itself, because that needs a person.
+
+Retry budget of this layer (delay before attempt n+1 is ``first_retry_interval *
+backoff_coefficient ** (n - 1)``, capped at ``max_retry_interval``):
+
+- ``RETRY`` (forward steps, notifications): 8 attempts, waits 1+2+4+8+15+15+15 = 60 s,
+  enough to ride out a dependency's restart.
+- ``COMPENSATION_RETRY`` (release, refund): 10 attempts, waits summing to 243 s.
+
+Only transient failures are retried (connection errors, timeouts, 5xx, 429); business outcomes
+are data, and a 2xx on the wire too (Dapr's circuit breaker counts every non-2xx). Each attempt
+is one call through the sidecar, which retries it under its own Resiliency policy: the two
+layers multiply, and docs/reliability.md writes the product down.
 """
 
 import logging
@@ -19,12 +34,14 @@ from contracts.orders import (
     ApprovalRequest,
     FailureReason,
     InventoryCheck,
+    InventoryRelease,
     InventoryRequest,
     InventoryUpdate,
     Notification,
     OrderPayload,
     OrderResult,
     RefundRequest,
+    ReleaseRequest,
     Step,
 )
 from contracts.payments import Payment, PaymentRequest
@@ -32,6 +49,7 @@ from order_processor.activities import (
     notify_activity,
     process_payment_activity,
     refund_payment_activity,
+    release_inventory_activity,
     request_approval_activity,
     update_inventory_activity,
     verify_inventory_activity,
@@ -42,14 +60,15 @@ APPROVAL_THRESHOLD_USD = 50_000
 APPROVAL_EVENT = "manager_approval"
 
 # Activities raise only transient failures (others are NonRetryableError), so retrying is
-# always worth it, within bounds: ~1+2+4+8 s, then the workflow decides.
+# always worth it, within bounds: about a minute, then the workflow decides.
 RETRY = RetryPolicy(
     first_retry_interval=timedelta(seconds=1),
-    max_number_of_attempts=5,
+    max_number_of_attempts=8,
     backoff_coefficient=2.0,
-    max_retry_interval=timedelta(seconds=30),
+    max_retry_interval=timedelta(seconds=15),
 )
-# A refund must not be given up lightly: the customer has paid for nothing.
+# A compensation must not be given up lightly: a refund (the customer has paid for nothing) or
+# a release (stock held for an order that will never take it).
 COMPENSATION_RETRY = RetryPolicy(
     first_retry_interval=timedelta(seconds=1),
     max_number_of_attempts=10,
@@ -65,6 +84,7 @@ Steps = Generator[Any, Any, OrderResult]
 def order_processing_workflow(ctx: DaprWorkflowContext, order: OrderPayload) -> Steps:
     order_id = ctx.instance_id
 
+    # Verifying reserves: from here on the order's stock is held for it.
     _step(ctx, "verifying_inventory")
     check = InventoryCheck.model_validate(
         (
@@ -75,11 +95,11 @@ def order_processing_workflow(ctx: DaprWorkflowContext, order: OrderPayload) -> 
             )
         )
     )
-    if not check.can_supply(order.quantity) or check.unit_price is None:
+    if not check.reserved or check.unit_price is None:
         yield from _notify(
             ctx,
             f"Insufficient inventory for order {order_id}: {order.quantity} {order.item} "
-            f"requested, {check.in_stock} available",
+            f"requested, {check.available} available",
         )
         return _not_processed(ctx, "insufficient_inventory")
 
@@ -103,9 +123,11 @@ def order_processing_workflow(ctx: DaprWorkflowContext, order: OrderPayload) -> 
         timeout = ctx.create_timer(timedelta(seconds=order.approval_timeout_seconds))
         winner = yield when_any([approval, timeout])
         if winner is not approval:
+            yield from _release(ctx)
             yield from _notify(ctx, f"Approval for order {order_id} timed out")
             return _not_processed(ctx, "approval_timeout", total)
         if not _approved(approval.get_result()):
+            yield from _release(ctx)
             yield from _notify(ctx, f"Order {order_id} was rejected by the manager")
             return _not_processed(ctx, "approval_rejected", total)
 
@@ -122,6 +144,7 @@ def order_processing_workflow(ctx: DaprWorkflowContext, order: OrderPayload) -> 
         )
     )
     if payment.status != "approved":
+        yield from _release(ctx)
         yield from _notify(ctx, f"Payment for order {order_id} was declined")
         return _not_processed(ctx, "payment_declined", total)
 
@@ -140,20 +163,38 @@ def order_processing_workflow(ctx: DaprWorkflowContext, order: OrderPayload) -> 
         )
     except TaskFailedError:
         update = None
-    if update is None or not update.taken:
-        # Compensate the payment taken above: nobody pays for stock we could not take.
-        _step(ctx, "compensating")
-        yield ctx.call_activity(
-            refund_payment_activity,
-            input=RefundRequest(order_id=order_id),
-            retry_policy=COMPENSATION_RETRY,
-        )
-        yield from _notify(ctx, f"Order {order_id} Failed!")
-        return _not_processed(ctx, "inventory_update_failed", total)
+    if update is None or not update.committed:
+        # Release first: if the commit did land (only its answer was lost), the stock has
+        # left for this order, which is then complete; refunding it would give it away.
+        release = yield from _release(ctx)
+        if release.released:
+            # Nobody pays for stock we could not take.
+            yield ctx.call_activity(
+                refund_payment_activity,
+                input=RefundRequest(order_id=order_id),
+                retry_policy=COMPENSATION_RETRY,
+            )
+            yield from _notify(ctx, f"Order {order_id} Failed!")
+            return _not_processed(ctx, "inventory_update_failed", total)
+        _log(ctx, "Order %s's stock was committed after all", order_id)
 
     yield from _notify(ctx, f"Order {order_id} has completed!")
     _step(ctx, "completed")
     return OrderResult(processed=True, total=total)
+
+
+def _release(ctx: DaprWorkflowContext) -> Generator[Any, Any, InventoryRelease]:
+    """Compensate the reservation made by verifying the order."""
+    _step(ctx, "compensating")
+    return InventoryRelease.model_validate(
+        (
+            yield ctx.call_activity(
+                release_inventory_activity,
+                input=ReleaseRequest(order_id=ctx.instance_id),
+                retry_policy=COMPENSATION_RETRY,
+            )
+        )
+    )
 
 
 def _notify(ctx: DaprWorkflowContext, message: str) -> Generator[Any, Any, None]:

@@ -21,6 +21,8 @@ def create_app(
     """Build the app; nothing here talks to Dapr (clients connect on first use)."""
     settings = settings or Settings()
     app = web.create_service_app(__name__, settings)
+    # Only order-processor's workflow and operators reach payment, all through Dapr.
+    web.require_app_token(app, settings.app_api_token)
 
     state = clients.create_state_store(settings, state_client_factory)
     store.init_app(

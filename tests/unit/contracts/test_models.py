@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from contracts.inventory import InventoryItem, WithdrawalRequest
+from contracts.inventory import InventoryItem, Reservation, ReservationRequest
 from contracts.orders import ApprovalDecision, OrderPayload, OrderRequest, OrderResult
 from contracts.payments import Payment, PaymentRequest
 
@@ -37,7 +37,7 @@ def test_limits_are_inclusive_where_documented() -> None:
 
 
 def test_models_are_immutable() -> None:
-    request = WithdrawalRequest(order_id="o-1", quantity=1)
+    request = ReservationRequest(order_id="o-1", item="cars", quantity=1)
     with pytest.raises(ValidationError):
         request.quantity = 2
 
@@ -69,3 +69,52 @@ def test_workflow_models_survive_a_json_round_trip() -> None:
 def test_order_result_reason_is_one_of_the_documented_ones() -> None:
     with pytest.raises(ValidationError):
         OrderResult.model_validate({"processed": False, "reason": "gremlins"})
+
+
+def test_stock_never_validates_negative() -> None:
+    with pytest.raises(ValidationError):
+        InventoryItem(name="cars", unit_price=1, quantity=0, reserved=-1)
+    with pytest.raises(ValidationError):
+        InventoryItem(name="cars", unit_price=1, quantity=-1)
+
+
+RESERVED = {
+    "order_id": "o-1",
+    "item": "cars",
+    "quantity": 1,
+    "unit_price": 5000,
+    "state": "reserved",
+    "remaining": 9,
+}
+TOO_FEW = {**RESERVED, "state": "refused", "refusal": "insufficient_inventory", "remaining": 0}
+UNKNOWN = {**TOO_FEW, "refusal": "unknown_item", "unit_price": None}
+
+
+@pytest.mark.parametrize(
+    ("valid", "changes"),
+    [
+        (RESERVED, {"state": "pending"}),
+        (RESERVED, {"remaining": -1}),
+        (RESERVED, {"quantity": 0}),
+        (RESERVED, {"unit_price": None}),
+        (RESERVED, {"refusal": "insufficient_inventory"}),
+        (RESERVED, {"refusal": "sold_out"}),
+        (TOO_FEW, {"refusal": None}),
+        (TOO_FEW, {"unit_price": None}),
+        (UNKNOWN, {"unit_price": 5000}),
+        (UNKNOWN, {"remaining": 3}),
+        (UNKNOWN, {"state": "released"}),
+    ],
+)
+def test_reservation_rejects(valid: dict[str, object], changes: dict[str, object]) -> None:
+    Reservation.model_validate(valid)
+    with pytest.raises(ValidationError):
+        Reservation.model_validate({**valid, **changes})
+
+
+def test_stored_reservations_read_as_not_refused() -> None:
+    """Records written before refusals existed carry no ``refusal``."""
+    reservation = Reservation.model_validate(RESERVED)
+
+    assert reservation.refusal is None
+    assert Reservation.model_validate_json(reservation.model_dump_json()) == reservation

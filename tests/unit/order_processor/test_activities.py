@@ -16,7 +16,14 @@ from flask import Flask
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 
-from contracts.orders import ApprovalRequest, InventoryRequest, Notification, RefundRequest
+from contracts.orders import (
+    ApprovalRequest,
+    InventoryCheck,
+    InventoryRequest,
+    Notification,
+    RefundRequest,
+    ReleaseRequest,
+)
 from contracts.payments import PaymentRequest
 from order_processor import activities, workflow
 from order_processor.clients import InventoryClient, PaymentClient
@@ -65,6 +72,15 @@ def charge(amount: int = 5000) -> PaymentRequest:
     return PaymentRequest(order_id=ORDER_ID, item="cars", quantity=1, amount=amount)
 
 
+RELEASE = ReleaseRequest(order_id=ORDER_ID)
+
+
+def cars_stock(inventory_app: Flask) -> tuple[int, int]:
+    """(available, reserved) as inventory reports them."""
+    item = inventory_app.test_client().get("/inventory/cars").get_json()
+    return item["quantity"], item["reserved"]
+
+
 def test_activities_are_registered_under_the_seed_names() -> None:
     names = [fn.__name__ for fn in activities.ACTIVITIES]
 
@@ -75,6 +91,7 @@ def test_activities_are_registered_under_the_seed_names() -> None:
         "process_payment_activity",
         "update_inventory_activity",
         "refund_payment_activity",
+        "release_inventory_activity",
     ]
     for fn in (*activities.ACTIVITIES, workflow.order_processing_workflow):
         assert fn.__dict__["_dapr_alternate_name"] == fn.__name__
@@ -90,9 +107,14 @@ def test_seed_order_logs_the_seed_lines(
         CTX, Notification(order_id=ORDER_ID, message=f"Order {ORDER_ID} has completed!")
     )
 
-    assert (check.found, check.in_stock, check.unit_price) == (True, 10, 5000)
+    assert (check.found, check.reserved, check.available, check.unit_price) == (
+        True,
+        True,
+        10,
+        5000,
+    )
     assert payment.status == "approved"
-    assert (update.taken, update.remaining) == (True, 9)
+    assert (update.committed, update.remaining) == (True, 9)
     context = f" [order_id={ORDER_ID} trace_id=-]"
     expected = [
         f"INFO:VerifyInventoryActivity:Verifying inventory for order {ORDER_ID} of 1 cars",
@@ -107,32 +129,157 @@ def test_seed_order_logs_the_seed_lines(
     assert activity_lines == [line + context for line in expected]
 
 
-def test_update_inventory_twice_takes_stock_once(
+def test_verify_reserves_and_a_repeat_reserves_nothing_more(
     clients: activities.ActivityClients, inventory_app: Flask
 ) -> None:
+    first = activities.verify_inventory_activity(CTX, cars(2))
+    repeat = activities.verify_inventory_activity(CTX, cars(2))
+
+    assert first == repeat
+    assert (first.reserved, first.available) == (True, 10)
+    assert cars_stock(inventory_app) == (8, 2)
+
+
+@pytest.mark.parametrize(
+    ("item", "quantity", "found", "available", "said"),
+    [
+        ("cars", 11, True, 10, "There are 10 Cars available for purchase"),
+        ("cars", 10, True, 10, "There are 10 Cars available for purchase"),
+        ("unicorns", 1, False, 0, "There are no unicorns in the inventory"),
+    ],
+    ids=["too few", "just enough", "unknown item"],
+)
+def test_verify_asks_inventory_once_and_reports_what_there_was(
+    clients: activities.ActivityClients,
+    inventory_app: Flask,
+    mesh: DaprMesh,
+    console: io.StringIO,
+    *,
+    item: str,
+    quantity: int,
+    found: bool,
+    available: int,
+    said: str,
+) -> None:
+    """One call, answered 2xx, whatever the outcome: no look-up of what there is (an unknown
+    item's GET would be a 404, counted by the sidecar's circuit breaker)."""
+    check = activities.verify_inventory_activity(
+        CTX, InventoryRequest(order_id=ORDER_ID, item=item, quantity=quantity)
+    )
+
+    reserved = quantity <= available
+    assert (check.found, check.reserved, check.available) == (found, reserved, available)
+    assert check.unit_price == (5000 if found else None)
+    assert [(r.method, r.url.path) for r in mesh.requests] == [
+        ("POST", "/v1.0/invoke/inventory/method/reservations")
+    ]
+    assert [r.status_code for r in mesh.responses] == [200]
+    verify_lines = [line.split(" [")[0] for line in lines(console) if "VerifyInventory" in line]
+    assert verify_lines == [
+        "INFO:VerifyInventoryActivity:Verifying inventory for order "
+        f"{ORDER_ID} of {quantity} {item}",
+        f"INFO:VerifyInventoryActivity:{said}",
+    ]
+    reservation = inventory_app.test_client().get(f"/reservations/{ORDER_ID}")
+    assert reservation.status_code == (200 if reserved else 404)
+    assert cars_stock(inventory_app) == ((0, 10) if reserved else (10, 0))
+
+
+def test_a_refused_order_verified_again_after_a_restock_is_reserved(
+    clients: activities.ActivityClients, inventory_app: Flask
+) -> None:
+    """As a retried activity would: the refusal was not remembered."""
+    first = activities.verify_inventory_activity(CTX, cars(12))
+    inventory_app.test_client().put("/inventory/cars", json={"quantity": 12, "unit_price": 5000})
+
+    again = activities.verify_inventory_activity(CTX, cars(12))
+
+    assert (first.reserved, first.available) == (False, 10)
+    assert (again.reserved, again.available) == (True, 12)
+    assert cars_stock(inventory_app) == (0, 12)
+
+
+def test_a_sold_out_rush_answers_only_2xx_through_the_sidecar(
+    clients: activities.ActivityClients, inventory_app: Flask, mesh: DaprMesh
+) -> None:
+    """Dapr's circuit breaker counts every non-2xx answer of the target app as a failure: 50
+    orders for 10 cars must not trip it, or the orders in flight would fail."""
+
+    def verify(order_id: str) -> InventoryCheck:
+        ctx: Any = SimpleNamespace(workflow_id=order_id)
+        request = InventoryRequest(order_id=order_id, item="cars", quantity=1)
+        return activities.verify_inventory_activity(ctx, request)
+
+    checks = [verify(f"order-{n}") for n in range(50)]
+
+    assert [c.reserved for c in checks] == [True] * 10 + [False] * 40
+    assert [c.available for c in checks] == [*range(10, 0, -1)] + [0] * 40
+    assert len(mesh.responses) == 50
+    assert all(r.is_success for r in mesh.responses)
+    assert cars_stock(inventory_app) == (0, 10)
+
+
+def test_update_inventory_twice_commits_once(
+    clients: activities.ActivityClients, inventory_app: Flask
+) -> None:
+    activities.verify_inventory_activity(CTX, cars(2))
+
     first = activities.update_inventory_activity(CTX, cars(2))
     repeat = activities.update_inventory_activity(CTX, cars(2))
 
     assert first == repeat
-    assert inventory_app.test_client().get("/inventory/cars").get_json()["quantity"] == 8
+    assert (first.committed, first.remaining) == (True, 8)
+    assert cars_stock(inventory_app) == (8, 0)
 
 
-def test_update_inventory_without_enough_stock_reports_not_taken(
-    clients: activities.ActivityClients,
+def test_update_of_a_released_reservation_reports_not_committed(
+    clients: activities.ActivityClients, inventory_app: Flask
 ) -> None:
-    update = activities.update_inventory_activity(CTX, cars(11))
+    activities.verify_inventory_activity(CTX, cars(2))
+    inventory_app.test_client().post(f"/reservations/{ORDER_ID}/release")  # out of band
 
-    assert update.taken is False
-    assert update.remaining is None
+    update = activities.update_inventory_activity(CTX, cars(2))
+
+    assert (update.committed, update.remaining) == (False, None)
+    assert cars_stock(inventory_app) == (10, 0)
 
 
-def test_verify_unknown_item_is_not_found(clients: activities.ActivityClients) -> None:
-    check = activities.verify_inventory_activity(
-        CTX, InventoryRequest(order_id=ORDER_ID, item="unicorns", quantity=1)
-    )
+def test_update_without_a_reservation_is_not_retried(clients: activities.ActivityClients) -> None:
+    with pytest.raises(NonRetryableError, match="404"):
+        activities.update_inventory_activity(CTX, cars())
 
-    assert check.found is False
-    assert check.can_supply(1) is False
+
+def test_release_gives_the_stock_back_and_is_safe_to_repeat(
+    clients: activities.ActivityClients, inventory_app: Flask, console: io.StringIO
+) -> None:
+    activities.verify_inventory_activity(CTX, cars(3))
+
+    first = activities.release_inventory_activity(CTX, RELEASE)
+    repeat = activities.release_inventory_activity(CTX, RELEASE)
+
+    assert first == repeat
+    assert (first.released, first.remaining) == (True, 10)
+    assert cars_stock(inventory_app) == (10, 0)
+    assert f"INFO:ReleaseInventoryActivity:Released 3 cars for order {ORDER_ID}; 10 available" in [
+        line.split(" [")[0] for line in lines(console)
+    ]
+
+
+def test_release_of_a_committed_reservation_reports_not_released(
+    clients: activities.ActivityClients, inventory_app: Flask
+) -> None:
+    activities.verify_inventory_activity(CTX, cars(3))
+    activities.update_inventory_activity(CTX, cars(3))
+
+    release = activities.release_inventory_activity(CTX, RELEASE)
+
+    assert (release.released, release.remaining) == (False, None)
+    assert cars_stock(inventory_app) == (7, 0)
+
+
+def test_release_without_a_reservation_is_not_retried(clients: activities.ActivityClients) -> None:
+    with pytest.raises(NonRetryableError, match="404"):
+        activities.release_inventory_activity(CTX, RELEASE)
 
 
 def test_process_payment_twice_charges_once(
@@ -173,10 +320,10 @@ def test_calls_go_through_the_local_sidecar_only(
     activities.verify_inventory_activity(CTX, cars())
     activities.process_payment_activity(CTX, charge())
 
-    urls = [str(r.url) for r in mesh.requests]
+    urls = [(r.method, str(r.url)) for r in mesh.requests]
     assert urls == [
-        "http://127.0.0.1:3500/v1.0/invoke/inventory/method/inventory/cars",
-        "http://127.0.0.1:3500/v1.0/invoke/payment/method/payments",
+        ("POST", "http://127.0.0.1:3500/v1.0/invoke/inventory/method/reservations"),
+        ("POST", "http://127.0.0.1:3500/v1.0/invoke/payment/method/payments"),
     ]
 
 
@@ -238,9 +385,9 @@ def test_the_called_service_logs_the_order_id_and_trace_too(
         activities.verify_inventory_activity(CTX, cars())
 
     trace_id = trace.format_trace_id(span.get_span_context().trace_id)
-    access = [line for line in lines(console) if "GET /inventory/cars 200" in line]
+    access = [line for line in lines(console) if "POST /reservations 200" in line]
     assert access == [
-        f"INFO:servicekit.web:GET /inventory/cars 200 [order_id={ORDER_ID} trace_id={trace_id}]"
+        f"INFO:servicekit.web:POST /reservations 200 [order_id={ORDER_ID} trace_id={trace_id}]"
     ]
     assert isinstance(span, ReadableSpan)
     assert span.attributes is not None

@@ -4,14 +4,29 @@ import json
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 from dapr.ext.workflow import WorkflowStatus
 from flask import Flask
 from flask.testing import FlaskClient
 
+import inventory
+import order_processor
 from contracts.orders import OrderPayload
+from inventory.settings import Settings as InventorySettings
 from order_processor.service import order_id_for
-from tests.unit.fakes import FakeRpcError, FakeWorkflowClient, FakeWorkflowState
+from order_processor.settings import Settings
+from servicekit.invoke import DaprInvoker
+from servicekit.settings import ServiceSettings
+from tests.unit.fakes import (
+    DaprMesh,
+    FakeRpcError,
+    FakeSidecar,
+    FakeStateClient,
+    FakeWorkflowClient,
+    FakeWorkflowState,
+)
+from tests.unit.order_processor.conftest import FakeRuntime
 
 
 @pytest.fixture
@@ -329,7 +344,14 @@ def test_openapi_document_describes_the_api_from_the_models(client: FlaskClient)
         "/orders",
         "/orders/{order_id}",
         "/orders/{order_id}/approval",
+        "/inventory",
+        "/inventory/{item}",
+        "/payments/{order_id}",
     }
+    assert set(document["paths"]["/inventory/{item}"]) == {"get", "put"}
+    assert {"InventoryList", "InventoryItem", "Restock", "Payment"} <= set(schemas)
+    assert "reserved" in schemas["InventoryItem"]["properties"]
+    assert "reserved" not in schemas["Restock"]["properties"]
 
     refs: list[str] = []
 
@@ -361,3 +383,182 @@ def test_workflow_client_outage_is_503(
 
     assert response.status_code == 503
     assert response.get_json()["error"] == "dependency_unavailable"
+
+
+# -- Pass-through to inventory and payment --------------------------------------------------
+
+
+def test_restock_and_read_inventory_through_the_edge(
+    client: FlaskClient, inventory_app: Flask, mesh: DaprMesh
+) -> None:
+    put = client.put("/inventory/Cars", json={"quantity": 10, "unit_price": 5000})
+
+    assert put.status_code == 200
+    assert put.get_json() == {"name": "cars", "unit_price": 5000, "quantity": 10, "reserved": 0}
+    assert client.get("/inventory/cars").get_json() == put.get_json()
+    assert client.get("/inventory").get_json() == {"items": [put.get_json()]}
+    assert inventory_app.test_client().get("/inventory/cars").get_json() == put.get_json()
+    assert [(r.method, r.url.path) for r in mesh.requests] == [
+        ("PUT", "/v1.0/invoke/inventory/method/inventory/cars"),
+        ("GET", "/v1.0/invoke/inventory/method/inventory/cars"),
+        ("GET", "/v1.0/invoke/inventory/method/inventory"),
+    ]
+
+
+def test_restock_through_the_edge_keeps_reservations(
+    client: FlaskClient, inventory_app: Flask
+) -> None:
+    client.put("/inventory/cars", json={"quantity": 10, "unit_price": 5000})
+    inventory_app.test_client().post(
+        "/reservations", json={"order_id": "order-1", "item": "cars", "quantity": 3}
+    )
+
+    put = client.put("/inventory/cars", json={"quantity": 1, "unit_price": 5000})
+
+    assert (put.get_json()["quantity"], put.get_json()["reserved"]) == (1, 3)
+
+
+def test_unknown_item_through_the_edge_is_404(client: FlaskClient) -> None:
+    response = client.get("/inventory/unicorns")
+
+    assert response.status_code == 404
+    assert response.get_json()["error"] == "not_found"
+
+
+def test_payment_through_the_edge(client: FlaskClient, payment_app: Flask) -> None:
+    assert client.get("/payments/order-1").status_code == 404
+    charged = payment_app.test_client().post(
+        "/payments", json={"order_id": "order-1", "item": "cars", "quantity": 1, "amount": 5000}
+    )
+
+    response = client.get("/payments/order-1")
+
+    assert response.status_code == 200
+    assert response.get_json() == charged.get_json()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "field"),
+    [
+        ("put", "/inventory/cars", b"{", 400, None),
+        ("put", "/inventory/cars", {"quantity": 1}, 422, "unit_price"),
+        ("put", "/inventory/cars", {"quantity": -1, "unit_price": 1}, 422, "quantity"),
+        ("put", "/inventory/cars", {"quantity": "1", "unit_price": 1}, 422, "quantity"),
+        (
+            "put",
+            "/inventory/cars",
+            {"quantity": 1, "unit_price": 1, "reserved": 0},
+            422,
+            "reserved",
+        ),
+        ("put", "/inventory/Bad%20Name!", {"quantity": 1, "unit_price": 1}, 422, "item"),
+        ("get", f"/inventory/{'x' * 65}", None, 422, "item"),
+        ("get", "/payments/bad%20id", None, 422, "order_id"),
+        ("delete", "/inventory/cars", None, 405, None),
+        ("get", "/payments", None, 404, None),
+    ],
+)
+def test_bad_pass_through_requests_never_leave_the_edge(
+    client: FlaskClient,
+    mesh: DaprMesh,
+    method: str,
+    path: str,
+    body: Any,
+    status: int,
+    field: str | None,
+) -> None:
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body)
+
+    response = getattr(client, method)(path, data=data, content_type="application/json")
+
+    assert response.status_code == status
+    payload = response.get_json()
+    assert payload["message"]
+    if field is not None:
+        assert field in [f["field"] for f in payload["fields"]]
+    assert mesh.requests == []
+
+
+def test_oversize_restock_is_413(client: FlaskClient, mesh: DaprMesh) -> None:
+    body = json.dumps({"quantity": 1, "unit_price": 1, "pad": "x" * 17_000})
+
+    response = client.put("/inventory/cars", data=body, content_type="application/json")
+
+    assert response.status_code == 413
+    assert mesh.requests == []
+
+
+def _busy(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(503, json={"error": "contention", "message": "busy"})
+
+
+def _refused(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("connection refused", request=request)
+
+
+def _unauthorized(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(401, json={"error": "unauthorized", "message": "no"})
+
+
+@pytest.mark.parametrize(
+    ("respond", "status", "error"),
+    [
+        (_busy, 503, "dependency_unavailable"),
+        (_refused, 503, "dependency_unavailable"),
+        (_unauthorized, 502, "bad_gateway"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("method", "path", "app_id"),
+    [
+        ("get", "/inventory", "inventory"),
+        ("get", "/inventory/cars", "inventory"),
+        ("put", "/inventory/cars", "inventory"),
+        ("get", "/payments/order-1", "payment"),
+    ],
+)
+def test_dependency_trouble_is_a_json_5xx(
+    client: FlaskClient,
+    mesh: DaprMesh,
+    respond: Any,
+    status: int,
+    error: str,
+    method: str,
+    path: str,
+    app_id: str,
+) -> None:
+    mesh.overrides[app_id] = respond
+
+    response = getattr(client, method)(path, json={"quantity": 1, "unit_price": 1})
+
+    assert response.status_code == status
+    assert response.get_json()["error"] == error
+
+
+@pytest.mark.parametrize(("sidecar_sends", "status"), [("s3cret", 200), ("stale", 502)])
+def test_the_edge_reaches_a_token_guarded_inventory_through_its_sidecar(
+    state_client: FakeStateClient,
+    workflow_client: FakeWorkflowClient,
+    sidecar_sends: str,
+    status: int,
+) -> None:
+    guarded = inventory.create_app(
+        InventorySettings(app_api_token="s3cret"),
+        state_client_factory=lambda: state_client,
+        sidecar=FakeSidecar(),  # type: ignore[arg-type]
+    )
+    mesh = DaprMesh(apps={"inventory": guarded}, app_tokens={"inventory": sidecar_sends})
+    invoker = DaprInvoker(ServiceSettings(app_id="order-processor"), transport=mesh.transport())
+    edge = order_processor.create_app(
+        Settings(app_api_token="s3cret"),
+        invoker=invoker,
+        workflow_client_factory=lambda: workflow_client,
+        runtime=FakeRuntime(),
+    ).test_client()
+
+    response = edge.put("/inventory/cars", json={"quantity": 1, "unit_price": 1})
+
+    assert response.status_code == status
+    # The edge itself stays open, even with a token in its settings.
+    assert edge.get("/orders/unknown").status_code == 404
+    assert guarded.test_client().get("/inventory").status_code == 401

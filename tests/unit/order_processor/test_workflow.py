@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from contracts.orders import (
     ApprovalDecision,
     InventoryCheck,
+    InventoryRelease,
     InventoryUpdate,
     OrderPayload,
     OrderResult,
@@ -28,6 +29,8 @@ from contracts.payments import Payment
 from order_processor.workflow import (
     APPROVAL_EVENT,
     APPROVAL_THRESHOLD_USD,
+    COMPENSATION_RETRY,
+    RETRY,
     order_processing_workflow,
 )
 
@@ -120,8 +123,10 @@ def order(quantity: int = 1, item: str = "cars", timeout: int = 60) -> OrderPayl
     return OrderPayload(item=item, quantity=quantity, approval_timeout_seconds=timeout)
 
 
-def in_stock(quantity: int = 10, unit_price: int = 5000, item: str = "cars") -> InventoryCheck:
-    return InventoryCheck(item=item, found=True, in_stock=quantity, unit_price=unit_price)
+def reserved(available: int = 10, unit_price: int = 5000, item: str = "cars") -> InventoryCheck:
+    return InventoryCheck(
+        item=item, found=True, reserved=True, available=available, unit_price=unit_price
+    )
 
 
 def paid(amount: int, status: str = "approved") -> Payment:
@@ -135,10 +140,15 @@ def paid(amount: int, status: str = "approved") -> Payment:
     )
 
 
-def taken(quantity: int = 1, remaining: int = 9) -> InventoryUpdate:
+def committed(quantity: int = 1, remaining: int = 9) -> InventoryUpdate:
     return InventoryUpdate(
-        order_id=ORDER_ID, item="cars", quantity=quantity, taken=True, remaining=remaining
+        order_id=ORDER_ID, item="cars", quantity=quantity, committed=True, remaining=remaining
     )
+
+
+NOT_COMMITTED = InventoryUpdate(order_id=ORDER_ID, item="cars", quantity=1, committed=False)
+RELEASED = InventoryRelease(order_id=ORDER_ID, released=True, remaining=10)
+ALREADY_COMMITTED = InventoryRelease(order_id=ORDER_ID, released=False)
 
 
 def notified(run: Run) -> list[str]:
@@ -153,10 +163,10 @@ def run_to_payment(run: Run, check: InventoryCheck) -> None:
 def test_small_order_is_processed_end_to_end() -> None:
     run = Run(order())
 
-    verify = run.complete("verify_inventory_activity", in_stock())
+    verify = run.complete("verify_inventory_activity", reserved())
     run.complete("notify_activity")
     payment = run.complete("process_payment_activity", paid(5000))
-    update = run.complete("update_inventory_activity", taken())
+    update = run.complete("update_inventory_activity", committed())
     run.complete("notify_activity")
 
     assert run.result == OrderResult(processed=True, total=5000)
@@ -173,13 +183,19 @@ def test_small_order_is_processed_end_to_end() -> None:
         "updating_inventory",
         "completed",
     ]
-    assert "request_approval_activity" not in run.calls
+    assert run.calls == [
+        "verify_inventory_activity",
+        "notify_activity",
+        "process_payment_activity",
+        "update_inventory_activity",
+        "notify_activity",
+    ]
 
 
-def test_total_uses_inventory_price_times_quantity() -> None:
+def test_total_uses_the_reserved_price_times_quantity() -> None:
     run = Run(order(quantity=3, item="computers"))
 
-    run_to_payment(run, in_stock(unit_price=500, item="computers"))
+    run_to_payment(run, reserved(unit_price=500, item="computers"))
 
     assert run.expect("process_payment_activity").input.amount == 1500
 
@@ -188,34 +204,39 @@ def test_total_uses_inventory_price_times_quantity() -> None:
     "check",
     [
         InventoryCheck(item="cars", found=False),
-        in_stock(quantity=0),
-        in_stock(quantity=2),
+        InventoryCheck(item="cars", found=True, available=0, unit_price=5000),
+        InventoryCheck(item="cars", found=True, available=2, unit_price=5000),
     ],
     ids=["unknown item", "none left", "too few"],
 )
-def test_insufficient_inventory_ends_before_payment(check: InventoryCheck) -> None:
+def test_insufficient_inventory_ends_before_payment_with_nothing_to_release(
+    check: InventoryCheck,
+) -> None:
     run = Run(order(quantity=3))
 
     run.complete("verify_inventory_activity", check)
     run.complete("notify_activity")
 
     assert run.result == OrderResult(processed=False, reason="insufficient_inventory")
-    assert notified(run)[0].startswith("Insufficient inventory")
+    assert notified(run) == [
+        f"Insufficient inventory for order {ORDER_ID}: 3 cars requested, "
+        f"{check.available} available"
+    ]
     assert run.calls == ["verify_inventory_activity", "notify_activity"]
-    assert run.ctx.steps[-1] == "failed"
+    assert run.ctx.steps == ["verifying_inventory", "failed"]
 
 
 def test_order_at_the_threshold_needs_no_approval() -> None:
     run = Run(order(quantity=10))
 
-    run_to_payment(run, in_stock(quantity=10, unit_price=APPROVAL_THRESHOLD_USD // 10))
+    run_to_payment(run, reserved(available=10, unit_price=APPROVAL_THRESHOLD_USD // 10))
 
     run.expect("process_payment_activity")
 
 
 def big_order_awaiting_approval(timeout: int = 600) -> Run:
     run = Run(order(quantity=11, timeout=timeout))
-    run_to_payment(run, in_stock(quantity=20))
+    run_to_payment(run, reserved(available=20))
     request = run.complete("request_approval_activity")
     assert request.total == 55_000
     assert isinstance(run.pending, task.WhenAnyTask)
@@ -235,10 +256,11 @@ def test_approved_big_order_is_processed() -> None:
 
     run.resolve_when_any(run.ctx.events[APPROVAL_EVENT], wire(ApprovalDecision(approved=True)))
     run.complete("process_payment_activity", paid(55_000))
-    run.complete("update_inventory_activity", taken(11, 9))
+    run.complete("update_inventory_activity", committed(11, 9))
     run.complete("notify_activity")
 
     assert run.result == OrderResult(processed=True, total=55_000)
+    assert "release_inventory_activity" not in run.calls
 
 
 @pytest.mark.parametrize(
@@ -246,75 +268,211 @@ def test_approved_big_order_is_processed() -> None:
     [wire(ApprovalDecision(approved=False)), {"approved": "yes"}, None],
     ids=["rejected", "malformed", "empty"],
 )
-def test_rejected_big_order_is_not_paid(decision: Any) -> None:
+def test_rejected_big_order_releases_its_stock_and_is_not_paid(decision: Any) -> None:
     run = big_order_awaiting_approval()
 
     run.resolve_when_any(run.ctx.events[APPROVAL_EVENT], decision)
+    release = run.complete("release_inventory_activity", RELEASED)
     run.complete("notify_activity")
 
+    assert release.order_id == ORDER_ID
     assert run.result == OrderResult(processed=False, reason="approval_rejected", total=55_000)
+    assert notified(run)[-1] == f"Order {ORDER_ID} was rejected by the manager"
     assert "process_payment_activity" not in run.calls
+    assert run.ctx.steps[-3:] == ["awaiting_approval", "compensating", "failed"]
 
 
-def test_unanswered_big_order_times_out() -> None:
+def test_unanswered_big_order_times_out_and_releases_its_stock() -> None:
     run = big_order_awaiting_approval()
 
     run.resolve_when_any(run.ctx.timers[0])
+    run.complete("release_inventory_activity", RELEASED)
     run.complete("notify_activity")
 
     assert run.result == OrderResult(processed=False, reason="approval_timeout", total=55_000)
     assert "timed out" in notified(run)[-1]
     assert "process_payment_activity" not in run.calls
+    assert run.ctx.steps[-3:] == ["awaiting_approval", "compensating", "failed"]
 
 
-def test_declined_payment_takes_no_stock() -> None:
+def test_declined_payment_releases_the_stock_and_refunds_nothing() -> None:
     run = Run(order())
-    run_to_payment(run, in_stock())
+    run_to_payment(run, reserved())
 
     run.complete("process_payment_activity", paid(5000, status="declined"))
+    run.complete("release_inventory_activity", RELEASED)
     run.complete("notify_activity")
 
     assert run.result == OrderResult(processed=False, reason="payment_declined", total=5000)
     assert "update_inventory_activity" not in run.calls
+    assert "refund_payment_activity" not in run.calls
+    assert run.ctx.steps[-3:] == ["processing_payment", "compensating", "failed"]
 
 
 def paid_order() -> Run:
     run = Run(order())
-    run_to_payment(run, in_stock())
+    run_to_payment(run, reserved())
     run.complete("process_payment_activity", paid(5000))
     return run
 
 
-def test_stock_gone_after_payment_is_refunded() -> None:
+def test_released_reservation_fails_the_order_with_release_and_refund() -> None:
     run = paid_order()
 
-    run.complete(
-        "update_inventory_activity",
-        InventoryUpdate(order_id=ORDER_ID, item="cars", quantity=1, taken=False),
-    )
+    run.complete("update_inventory_activity", NOT_COMMITTED)
+    release = run.complete("release_inventory_activity", RELEASED)
     refund = run.complete("refund_payment_activity", paid(5000))
     run.complete("notify_activity")
 
-    assert refund.order_id == ORDER_ID
+    assert (release.order_id, refund.order_id) == (ORDER_ID, ORDER_ID)
     assert run.result == OrderResult(processed=False, reason="inventory_update_failed", total=5000)
     assert notified(run)[-1] == f"Order {ORDER_ID} Failed!"
     assert run.ctx.steps[-3:] == ["updating_inventory", "compensating", "failed"]
 
 
-def test_failed_inventory_update_is_compensated_by_a_refund() -> None:
+def test_failed_inventory_update_is_compensated_by_release_and_refund() -> None:
     run = paid_order()
 
     run.fail("update_inventory_activity", "inventory unreachable after retries")
+    run.complete("release_inventory_activity", RELEASED)
     run.complete("refund_payment_activity", paid(5000))
     run.complete("notify_activity")
 
     assert run.result == OrderResult(processed=False, reason="inventory_update_failed", total=5000)
+    assert run.calls.count("release_inventory_activity") == 1
     assert run.calls.count("refund_payment_activity") == 1
+
+
+def test_a_commit_that_landed_unseen_completes_the_order_without_a_refund() -> None:
+    """The commit went through but its answer was lost: the release finds it committed."""
+    run = paid_order()
+
+    run.fail("update_inventory_activity", "timed out after retries")
+    run.complete("release_inventory_activity", ALREADY_COMMITTED)
+    run.complete("notify_activity")
+
+    assert run.result == OrderResult(processed=True, total=5000)
+    assert "refund_payment_activity" not in run.calls
+    assert notified(run)[-1] == f"Order {ORDER_ID} has completed!"
+    assert run.ctx.steps[-2:] == ["compensating", "completed"]
+
+
+# Every outcome, and which compensations ran for it, in order.
+OUTCOMES = [
+    ("processed", [], OrderResult(processed=True, total=5000)),
+    ("insufficient_inventory", [], OrderResult(processed=False, reason="insufficient_inventory")),
+    (
+        "approval_timeout",
+        ["release_inventory_activity"],
+        OrderResult(processed=False, reason="approval_timeout", total=55_000),
+    ),
+    (
+        "approval_rejected",
+        ["release_inventory_activity"],
+        OrderResult(processed=False, reason="approval_rejected", total=55_000),
+    ),
+    (
+        "payment_declined",
+        ["release_inventory_activity"],
+        OrderResult(processed=False, reason="payment_declined", total=5000),
+    ),
+    (
+        "inventory_update_failed",
+        ["release_inventory_activity", "refund_payment_activity"],
+        OrderResult(processed=False, reason="inventory_update_failed", total=5000),
+    ),
+]
+
+
+def drive(outcome: str) -> Run:
+    """Run the workflow to ``outcome``, answering every step as the outcome needs."""
+    if outcome in {"approval_timeout", "approval_rejected"}:
+        run = big_order_awaiting_approval()
+        if outcome == "approval_timeout":
+            run.resolve_when_any(run.ctx.timers[0])
+        else:
+            run.resolve_when_any(run.ctx.events[APPROVAL_EVENT], {"approved": False})
+        run.complete("release_inventory_activity", RELEASED)
+    elif outcome == "insufficient_inventory":
+        run = Run(order())
+        run.complete("verify_inventory_activity", InventoryCheck(item="cars", found=False))
+    else:
+        run = Run(order())
+        run_to_payment(run, reserved())
+        if outcome == "payment_declined":
+            run.complete("process_payment_activity", paid(5000, status="declined"))
+            run.complete("release_inventory_activity", RELEASED)
+        else:
+            run.complete("process_payment_activity", paid(5000))
+            if outcome == "processed":
+                run.complete("update_inventory_activity", committed())
+            else:
+                run.complete("update_inventory_activity", NOT_COMMITTED)
+                run.complete("release_inventory_activity", RELEASED)
+                run.complete("refund_payment_activity", paid(5000))
+    run.complete("notify_activity")
+    return run
+
+
+@pytest.mark.parametrize(
+    ("outcome", "compensations", "result"), OUTCOMES, ids=[o[0] for o in OUTCOMES]
+)
+def test_outcome_table(outcome: str, compensations: list[str], result: OrderResult) -> None:
+    run = drive(outcome)
+
+    assert run.result == result
+    ran = [c for c in run.calls if c in {"release_inventory_activity", "refund_payment_activity"}]
+    assert ran == compensations
+    # Nobody is charged without a reservation, nor refunded without a charge.
+    if "process_payment_activity" in run.calls:
+        assert run.calls[0] == "verify_inventory_activity"
+    if "refund_payment_activity" in run.calls:
+        assert "process_payment_activity" in run.calls
+
+
+@pytest.mark.parametrize(
+    ("outcome", "compensations", "result"), OUTCOMES, ids=[o[0] for o in OUTCOMES]
+)
+def test_compensations_use_the_stronger_retry_policy(
+    outcome: str, compensations: list[str], result: OrderResult
+) -> None:
+    run = drive(outcome)
+
+    for call in run.ctx.activities:
+        name = call.name  # type: ignore[attr-defined]
+        expected = COMPENSATION_RETRY if name in compensations else RETRY
+        assert call.retry_policy is expected, name  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "to_failure",
+    [
+        lambda run: run.resolve_when_any(run.ctx.timers[0]),
+        lambda run: run.resolve_when_any(run.ctx.events[APPROVAL_EVENT], {"approved": False}),
+    ],
+    ids=["timed out", "rejected"],
+)
+def test_a_failed_release_fails_the_workflow_for_a_person_to_see(to_failure: Any) -> None:
+    run = big_order_awaiting_approval()
+    to_failure(run)
+
+    with pytest.raises(TaskFailedError):
+        run.fail("release_inventory_activity", "inventory unreachable")
+
+
+def test_a_failed_release_after_a_failed_update_refunds_nothing_yet() -> None:
+    run = paid_order()
+    run.fail("update_inventory_activity")
+
+    with pytest.raises(TaskFailedError):
+        run.fail("release_inventory_activity", "inventory unreachable")
+    assert "refund_payment_activity" not in run.calls
 
 
 def test_a_failed_refund_fails_the_workflow_for_a_person_to_see() -> None:
     run = paid_order()
     run.fail("update_inventory_activity")
+    run.complete("release_inventory_activity", RELEASED)
 
     with pytest.raises(TaskFailedError):
         run.fail("refund_payment_activity", "payment unreachable")
@@ -327,25 +485,31 @@ def test_a_failed_verification_fails_the_workflow() -> None:
         run.fail("verify_inventory_activity")
 
 
-def test_every_activity_call_has_a_bounded_retry_policy() -> None:
-    run = paid_order()
-    run.fail("update_inventory_activity")
-    run.complete("refund_payment_activity", paid(5000))
-    run.complete("notify_activity")
+def test_a_failed_payment_call_fails_the_workflow_with_the_stock_still_reserved() -> None:
+    """Retries exhausted on the charge: whether it was taken is unknown, so a person decides
+    (the reservation shows as ``reserved`` until they commit or release it)."""
+    run = Run(order())
+    run_to_payment(run, reserved())
 
-    for call in run.ctx.activities:
-        policy = call.retry_policy  # type: ignore[attr-defined]
-        assert policy is not None, call.name  # type: ignore[attr-defined]
+    with pytest.raises(TaskFailedError):
+        run.fail("process_payment_activity", "payment unreachable")
+    assert "release_inventory_activity" not in run.calls
+
+
+def test_every_retry_policy_is_bounded() -> None:
+    for policy in (RETRY, COMPENSATION_RETRY):
         assert 1 < policy.max_number_of_attempts <= 10
         assert policy.max_retry_interval is not None
+    assert COMPENSATION_RETRY.max_number_of_attempts > RETRY.max_number_of_attempts
 
 
 def test_replay_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     run = Run(order(quantity=11), replaying=True)
-    run_to_payment(run, in_stock(quantity=20))
+    run_to_payment(run, reserved(available=20))
     run.complete("request_approval_activity")
     run.resolve_when_any(run.ctx.timers[0])
+    run.complete("release_inventory_activity", RELEASED)
     run.complete("notify_activity")
 
     assert run.result is not None

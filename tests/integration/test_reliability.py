@@ -1,0 +1,327 @@
+"""Nothing lost, nothing done twice: the real system under races, crashes, an outage and hostile
+callers. Every daprd and gunicorn runs as its own process, so a test can kill -9 one of them.
+
+Each test prints its figures (orders, kills, lost, duplicated); docs/reliability.md quotes them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.harness import wait_until
+from tests.integration.report import record
+from tests.integration.system import OrderApi, Supervisor, supervised_system
+
+ORDER_PROCESSOR = "order-processor"
+# Long enough to hold an order at its approval step while a test kills things around it.
+APPROVAL_TIMEOUT_SECONDS = 300
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Supervisor]:
+    env = {"APPROVAL_TIMEOUT_SECONDS": str(APPROVAL_TIMEOUT_SECONDS)}
+    with supervised_system(tmp_path_factory.mktemp("supervised"), env) as supervisor:
+        yield supervisor
+
+
+@pytest.fixture
+def api(system: Supervisor) -> OrderApi:
+    return OrderApi(system.plan)
+
+
+def new_item() -> str:
+    return f"item-{uuid.uuid4().hex[:12]}"
+
+
+def inventory_item(api: OrderApi, item: str) -> dict[str, Any]:
+    response = api.inventory.get(f"/inventory/{item}")
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def restart(system: Supervisor, app_id: str, which: str) -> None:
+    """kill -9, start again, wait until it is ready: a crash and what a supervisor does next."""
+    system.kill(app_id, which)
+    if which == "daprd":
+        system.start_sidecar(app_id)
+    else:
+        system.start_app(app_id)
+    app = system.plan.apps[app_id]
+    wait_until(
+        lambda: app.sidecar_ready() and app.app_ready(),
+        deadline_s=90,
+        what=f"{app_id} ready again after its {which} was killed",
+    )
+
+
+def assert_charged_and_taken_once(api: OrderApi, order_id: str, amount: int) -> None:
+    payment = api.payment_record(order_id)
+    assert payment is not None
+    assert (payment["status"], payment["amount"], payment["refunded"]) == (
+        "approved",
+        amount,
+        False,
+    )
+    reservation = api.inventory.get(f"/reservations/{order_id}")
+    assert reservation.status_code == 200, reservation.text
+    assert reservation.json()["state"] == "committed"
+
+
+def test_concurrent_orders_for_the_last_cars_never_oversell(api: OrderApi) -> None:
+    item, stocked, orders = new_item(), 10, 50
+    api.restock(item, quantity=stocked, unit_price=5000)
+    samples: list[dict[str, Any]] = []
+    done = threading.Event()
+
+    def sample_stock() -> None:
+        while not done.is_set():
+            samples.append(inventory_item(api, item))
+
+    sampler = threading.Thread(target=sample_stock)
+    sampler.start()
+    try:
+        with ThreadPoolExecutor(max_workers=orders) as pool:
+            order_ids = list(pool.map(lambda _: api.place(item, 1), range(orders)))
+        results = [api.wait_for(order_id, deadline_s=180)["result"] for order_id in order_ids]
+    finally:
+        done.set()
+        sampler.join()
+
+    processed = [order_id for order_id, r in zip(order_ids, results, strict=True) if r["processed"]]
+    reasons = [r["reason"] for r in results if not r["processed"]]
+    payments = [order_id for order_id in order_ids if api.payment_record(order_id) is not None]
+    final = inventory_item(api, item)
+    negative = [s for s in samples if s["quantity"] < 0 or s["reserved"] < 0]
+    record(
+        f"concurrency: {orders} orders for {stocked} in stock: {len(processed)} processed, "
+        f"{len(reasons)} insufficient, {len(payments)} payments, final stock {final['quantity']}, "
+        f"{len(samples)} stock samples, {len(negative)} negative"
+    )
+
+    assert len(processed) == stocked
+    assert reasons == ["insufficient_inventory"] * (orders - stocked)
+    assert sorted(payments) == sorted(processed)
+    assert (final["quantity"], final["reserved"]) == (0, 0)
+    assert negative == []
+    assert samples, "the sampler never read the stock"
+
+
+def _kill_while(
+    api: OrderApi, system: Supervisor, *, held: str, victim: tuple[str, str], approve: bool
+) -> str:
+    """Hold one order at a boundary by keeping `held` down, crash `victim` there, recover."""
+    item = new_item()
+    api.restock(item, quantity=20, unit_price=5000)
+    quantity = 11 if approve else 1
+    if held:
+        system.kill(held, "app")
+    order_id = api.place(item, quantity)
+    if approve:
+        api.wait_for(order_id, step="awaiting_approval")
+    restart(system, *victim)
+    if approve:
+        assert api.decide(order_id, approved=True).status_code == 202
+    if held:
+        system.start_app(held)
+    done = api.wait_for(order_id, deadline_s=180)
+    assert done["result"]["processed"] is True, done
+    assert_charged_and_taken_once(api, order_id, amount=quantity * 5000)
+    assert inventory_item(api, item)["quantity"] == 20 - quantity
+    return order_id
+
+
+@pytest.mark.parametrize(
+    ("boundary", "held", "victim", "approve"),
+    [
+        # Stock reserved; payment is down, so the order waits in process_payment_activity.
+        ("after verify", "payment", (ORDER_PROCESSOR, "app"), False),
+        ("during the approval wait", "", (ORDER_PROCESSOR, "app"), True),
+        # Paid; inventory is down, so the order waits in update_inventory_activity.
+        ("after payment, before update", "inventory", (ORDER_PROCESSOR, "app"), True),
+        ("the sidecar, during the approval wait", "", (ORDER_PROCESSOR, "daprd"), True),
+        ("the sidecar, after payment", "inventory", (ORDER_PROCESSOR, "daprd"), True),
+    ],
+)
+def test_a_crash_at_each_boundary_loses_nothing_and_repeats_nothing(
+    api: OrderApi,
+    system: Supervisor,
+    boundary: str,
+    held: str,
+    victim: tuple[str, str],
+    approve: bool,
+) -> None:
+    order_id = _kill_while(api, system, held=held, victim=victim, approve=approve)
+    record(
+        f"crash: kill -9 {victim[0]} {victim[1]} {boundary}: order {order_id} completed, "
+        "1 charge, 1 stock change, lost 0, duplicated 0"
+    )
+
+
+def test_orders_in_flight_survive_an_inventory_outage(api: OrderApi, system: Supervisor) -> None:
+    item, orders, outage_s = new_item(), 5, 20
+    api.restock(item, quantity=10, unit_price=5000)
+    system.kill("inventory", "app")
+    order_ids = [api.place(item, 1) for _ in range(orders)]
+    # The outage itself, not a wait for readiness: orders retry against a dead inventory.
+    time.sleep(outage_s)
+    assert all(api.status(order_id)["status"] == "RUNNING" for order_id in order_ids)
+    system.start_app("inventory")
+
+    results = [api.wait_for(order_id, deadline_s=180)["result"] for order_id in order_ids]
+
+    processed = sum(r["processed"] for r in results)
+    final = inventory_item(api, item)
+    record(
+        f"outage: inventory down {outage_s} s under {orders} orders: {processed} processed, "
+        f"final stock {final['quantity']} of 10, lost {orders - processed}"
+    )
+    assert processed == orders
+    assert (final["quantity"], final["reserved"]) == (10 - orders, 0)
+    for order_id in order_ids:
+        assert_charged_and_taken_once(api, order_id, amount=5000)
+
+
+# -- Hostile input -------------------------------------------------------------------------------
+
+OVERSIZE = "x" * 20_000
+HOLD = {"order_id": "o", "item": "cars"}
+CHARGE = {"order_id": "o", "item": "cars", "quantity": 1}
+
+# (service, method, path, body or raw bytes, expected status, field named in the error or None)
+BAD_INPUT: list[tuple[str, str, str, Any, int, str | None]] = [
+    (ORDER_PROCESSOR, "POST", "/orders", b"{not json", 400, None),
+    (ORDER_PROCESSOR, "POST", "/orders", {"item": "cars"}, 422, "quantity"),
+    (ORDER_PROCESSOR, "POST", "/orders", {"item": "cars", "quantity": "1"}, 422, "quantity"),
+    (ORDER_PROCESSOR, "POST", "/orders", {"item": "cars", "quantity": 0}, 422, "quantity"),
+    (ORDER_PROCESSOR, "POST", "/orders", {"item": "cars", "quantity": -3}, 422, "quantity"),
+    (ORDER_PROCESSOR, "POST", "/orders", {"item": "cars", "quantity": 10**12}, 422, "quantity"),
+    (ORDER_PROCESSOR, "POST", "/orders", {"item": "", "quantity": 1}, 422, "item"),
+    (ORDER_PROCESSOR, "POST", "/orders", {"item": "c" * 65, "quantity": 1}, 422, "item"),
+    (ORDER_PROCESSOR, "POST", "/orders", {"item": "cars", "quantity": 1, "price": 1}, 422, "price"),
+    (ORDER_PROCESSOR, "POST", "/orders", {"item": OVERSIZE, "quantity": 1}, 413, None),
+    (ORDER_PROCESSOR, "POST", "/orders", [1, 2], 422, None),
+    (ORDER_PROCESSOR, "GET", "/orders/no-such-order", None, 404, None),
+    (ORDER_PROCESSOR, "POST", "/orders/no-such-order/approval", {"approved": True}, 404, None),
+    (ORDER_PROCESSOR, "PUT", "/inventory/cars", {"quantity": -1, "unit_price": 5}, 422, "quantity"),
+    ("inventory", "PUT", "/inventory/cars", {"quantity": 1}, 422, "unit_price"),
+    ("inventory", "PUT", "/inventory/cars", b"[", 400, None),
+    ("inventory", "PUT", "/inventory/" + "c" * 65, {"quantity": 1, "unit_price": 5}, 422, "item"),
+    ("inventory", "POST", "/reservations", HOLD, 422, "quantity"),
+    ("inventory", "POST", "/reservations", {**HOLD, "quantity": 0}, 422, "quantity"),
+    ("inventory", "POST", "/reservations/no-such-order/commit", None, 404, None),
+    ("inventory", "GET", "/inventory/no-such-item", None, 404, None),
+    ("payment", "POST", "/payments", CHARGE, 422, "amount"),
+    ("payment", "POST", "/payments", {**CHARGE, "amount": -5}, 422, "amount"),
+    ("payment", "POST", "/payments", OVERSIZE.encode(), 413, None),
+    ("payment", "GET", "/payments/no-such-order", None, 404, None),
+    ("payment", "POST", "/payments/no-such-order/refund", None, 404, None),
+]  # fmt: skip
+
+
+def _call(api: OrderApi, service: str, method: str, path: str, body: Any) -> httpx.Response:
+    app = api.plan.apps[service]
+    # Straight to the app with the token its sidecar would send: the app's own validation.
+    headers = {"dapr-api-token": api.plan.tokens["APP_API_TOKEN"]}
+    if isinstance(body, bytes):
+        headers["content-type"] = "application/json"
+        return httpx.request(method, app.url + path, content=body, headers=headers, timeout=10)
+    return httpx.request(method, app.url + path, json=body, headers=headers, timeout=10)
+
+
+def _state(api: OrderApi, item: str) -> dict[str, Any]:
+    return {"inventory": inventory_item(api, item), "payment": api.payment_record("o")}
+
+
+@pytest.mark.parametrize(
+    ("service", "method", "path", "body", "status", "field"),
+    BAD_INPUT,
+    ids=[f"{s}-{m}-{p[:30]}-{i}" for i, (s, m, p, *_) in enumerate(BAD_INPUT)],
+)
+def test_bad_input_gets_a_4xx_naming_the_field_and_changes_nothing(
+    api: OrderApi,
+    service: str,
+    method: str,
+    path: str,
+    body: Any,
+    status: int,
+    field: str | None,
+) -> None:
+    api.restock("cars", quantity=7, unit_price=5000)
+    before = _state(api, "cars")
+
+    response = _call(api, service, method, path, body)
+
+    assert response.status_code == status, response.text
+    error = response.json()
+    assert isinstance(error["error"], str)
+    if field is not None:
+        assert field in {entry["field"] for entry in error["fields"]}, error
+    assert _state(api, "cars") == before
+
+
+def test_a_second_approval_is_refused_and_changes_nothing(api: OrderApi) -> None:
+    item = new_item()
+    api.restock(item, quantity=20, unit_price=5000)
+    order_id = api.place(item, 11)
+    api.wait_for(order_id, step="awaiting_approval")
+    assert api.decide(order_id, approved=True).status_code == 202
+    api.wait_for(order_id)
+
+    second = api.decide(order_id, approved=False)
+
+    assert second.status_code == 409
+    assert api.status(order_id)["result"]["processed"] is True
+
+
+@pytest.mark.parametrize("service", ["inventory", "payment"])
+@pytest.mark.parametrize("token", [None, "wrong"])
+def test_calls_that_bypass_the_sidecar_are_refused(
+    api: OrderApi, service: str, token: str | None
+) -> None:
+    app = api.plan.apps[service]
+    headers = {} if token is None else {"dapr-api-token": token}
+    path = "/inventory" if service == "inventory" else "/payments/any-order"
+
+    response = httpx.get(app.url + path, headers=headers, timeout=10)
+
+    assert response.status_code in {401, 403}, response.text
+    assert httpx.get(app.url + "/healthz", timeout=10).status_code == 200
+
+
+def test_the_order_api_survives_schemathesis(api: OrderApi) -> None:
+    """Generated requests from /openapi.json: no 5xx, and every response matches the schema."""
+    app = api.plan.apps[ORDER_PROCESSOR]
+    checks = [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_schema_conformance",
+    ]
+    args = [
+        sys.executable, "-m", "schemathesis.cli", "run", f"{app.url}/openapi.json",
+        "--checks", ",".join(checks),
+        "--max-examples", "25",
+        "--seed", "20261127",
+        "--workers", "2",
+        "--request-timeout", "10",
+    ]  # fmt: skip
+    result = subprocess.run(
+        args,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    summary = [line for line in result.stdout.splitlines() if "passed" in line or "failed" in line]
+    record(f"schemathesis: {summary[-1].strip() if summary else 'no summary'}")
+    assert result.returncode == 0, result.stdout[-8000:]
