@@ -329,7 +329,12 @@ class OrderApi:
         seen: dict[str, Any] = {}
 
         def reached() -> bool:
-            seen.update(self.status(order_id))
+            response = self.orders.get(f"/orders/{order_id}")
+            if response.status_code == 503:
+                # A sidecar just restarted: the API says retry later, and a client does.
+                return False
+            assert response.status_code == 200, response.text
+            seen.update(response.json())
             if step is not None:
                 return seen.get("step") == step
             return seen["status"] in {"COMPLETED", "FAILED", "TERMINATED"}

@@ -153,7 +153,11 @@ class DaprMesh:
         if app_id in self.app_tokens:
             headers["dapr-api-token"] = self.app_tokens[app_id]
         response = app.test_client().open(
-            "/" + path, method=request.method, data=request.content, headers=headers
+            "/" + path,
+            method=request.method,
+            query_string=request.url.query.decode(),  # Dapr passes the query string on
+            data=request.content,
+            headers=headers,
         )
         answer = httpx.Response(
             response.status_code,

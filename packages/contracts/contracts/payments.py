@@ -32,3 +32,15 @@ class Payment(BaseModel):
     status: PaymentStatus
     decline_reason: str | None = None
     refunded: bool = False
+
+
+class PaymentList(BaseModel):
+    """Body of ``GET /payments?order_id=...``: the order's payment, or none.
+
+    A lookup that finds nothing is a 200 with an empty list, not a 404: Dapr's circuit breaker
+    counts every non-2xx answer as a failure, and a run of lookups must not open it.
+    """
+
+    model_config = STRICT_MODEL
+
+    payments: list[Payment]

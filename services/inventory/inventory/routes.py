@@ -2,7 +2,7 @@
 
 import logging
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 from pydantic import TypeAdapter
 
 from contracts.fields import ItemName, OrderId
@@ -48,8 +48,14 @@ def _contention(err: ContentionError) -> ApiError:
 
 @inventory_bp.get("")
 def list_items() -> Response:
-    """200 InventoryList of every item, sorted by name."""
-    return json_response(InventoryList(items=current_store().list_items()))
+    """200 InventoryList of every item, sorted by name; with ``?name=``, that item or none
+    (how order-processor looks an item up through Dapr: a 200 even when there is none, since
+    Dapr's circuit breaker counts every non-2xx answer as a failure)."""
+    store = current_store()
+    if "name" not in request.args:
+        return json_response(InventoryList(items=store.list_items()))
+    found = store.get_item(_item(request.args["name"]))
+    return json_response(InventoryList(items=[] if found is None else [found]))
 
 
 @inventory_bp.get("/<item>")

@@ -7,6 +7,7 @@ retry) and anything else unexpected ``ServiceError`` (not worth one).
 """
 
 from typing import TypeVar
+from urllib.parse import urlencode
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -19,7 +20,7 @@ from contracts.inventory import (
     ReservationRequest,
     Restock,
 )
-from contracts.payments import Payment, PaymentRequest
+from contracts.payments import Payment, PaymentList, PaymentRequest
 from servicekit.invoke import DaprInvoker, ServiceError, TransientError
 
 M = TypeVar("M", bound=BaseModel)
@@ -52,10 +53,10 @@ class InventoryClient:
 
     def get_item(self, name: str) -> InventoryItem | None:
         """The item, or None when inventory does not know it."""
-        response = self._invoker.invoke(self.app_id, "GET", f"inventory/{name}")
-        if response.status_code == 404:
-            return None
-        return _parse(response, InventoryItem, f"get item {name}")
+        query = urlencode({"name": name})
+        response = self._invoker.invoke(self.app_id, "GET", f"inventory?{query}")
+        found = _parse(response, InventoryList, f"look up item {name}").items
+        return found[0] if found else None
 
     def restock(self, name: str, restock: Restock) -> InventoryItem:
         response = self._invoker.invoke(
@@ -113,10 +114,10 @@ class PaymentClient:
 
     def get(self, order_id: str) -> Payment | None:
         """The order's payment, or None when the order was never charged."""
-        response = self._invoker.invoke(self.app_id, "GET", f"payments/{order_id}")
-        if response.status_code == 404:
-            return None
-        return _parse(response, Payment, f"get payment of order {order_id}")
+        query = urlencode({"order_id": order_id})
+        response = self._invoker.invoke(self.app_id, "GET", f"payments?{query}")
+        found = _parse(response, PaymentList, f"look up the payment of order {order_id}").payments
+        return found[0] if found else None
 
     def refund(self, order_id: str) -> Payment:
         """Refund the order's approved payment; a repeat returns the refunded payment."""

@@ -36,7 +36,10 @@ class OrderProcessor:
         app.extensions[KEY] = self
 
     def is_ready(self) -> bool:
-        return self.demo_finished.is_set() and self.worker.is_ready()
+        """Ready to place and follow orders: work items flow in and the engine answers."""
+        return (
+            self.demo_finished.is_set() and self.worker.is_ready() and self.orders.reaches_engine()
+        )
 
 
 def current() -> OrderProcessor:

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol, cast, get_args
 
+import grpc
 from dapr.ext.workflow import DaprWorkflowClient, WorkflowState, WorkflowStatus
 from dapr.ext.workflow.logger import LoggerOptions
 from pydantic import ValidationError
@@ -26,6 +27,9 @@ from servicekit import logs, tracing
 WORKFLOW_NAME = order_processing_workflow.__name__
 # Fixed forever: changing it would turn every retried request into a new order.
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0c1b7e-3f0a-4c56-9a51-0d6f3e1a2c47")
+
+# An instance id no order ever has (order ids are hex): asking for it costs one lookup.
+READINESS_PROBE_ID = "readiness-probe"
 
 logger = logging.getLogger("order_processor.service")
 
@@ -185,6 +189,15 @@ class OrderService:
         if state is None:
             raise OrderNotFoundError(order_id)
         return state
+
+    def reaches_engine(self) -> bool:
+        """Whether the workflow engine answers this process's client now. After a sidecar
+        restart gRPC holds the channel in reconnect backoff for a while, so readiness asks."""
+        try:
+            self.client.get_workflow_state(READINESS_PROBE_ID, fetch_payloads=False)
+        except grpc.RpcError:
+            return False
+        return True
 
     def close(self) -> None:
         with self._lock:

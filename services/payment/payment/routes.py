@@ -2,11 +2,11 @@
 
 import logging
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 from pydantic import TypeAdapter
 
 from contracts.fields import OrderId
-from contracts.payments import PaymentRequest
+from contracts.payments import PaymentList, PaymentRequest
 from payment.store import (
     ContentionError,
     NotRefundableError,
@@ -46,6 +46,15 @@ def create_payment() -> Response:
     if payment.status == "declined":
         tracing.record_failure(f"payment declined: {payment.decline_reason}")
     return json_response(payment)
+
+
+@payments_bp.get("")
+def find_payments() -> Response:
+    """200 PaymentList with the order's payment, empty when it was never charged; 422 without
+    an ``order_id`` query parameter. How order-processor looks a payment up through Dapr."""
+    order_id = parse_value(_ORDER_ID, request.args.get("order_id"), field="order_id")
+    payment = current_store().get(order_id)
+    return json_response(PaymentList(payments=[] if payment is None else [payment]))
 
 
 @payments_bp.get("/<order_id>")

@@ -398,10 +398,11 @@ def test_restock_and_read_inventory_through_the_edge(
     assert client.get("/inventory/cars").get_json() == put.get_json()
     assert client.get("/inventory").get_json() == {"items": [put.get_json()]}
     assert inventory_app.test_client().get("/inventory/cars").get_json() == put.get_json()
-    assert [(r.method, r.url.path) for r in mesh.requests] == [
-        ("PUT", "/v1.0/invoke/inventory/method/inventory/cars"),
-        ("GET", "/v1.0/invoke/inventory/method/inventory/cars"),
-        ("GET", "/v1.0/invoke/inventory/method/inventory"),
+    # Lookups ask the collection, so an unknown item is a 200 (the breaker counts non-2xx).
+    assert [(r.method, r.url.path, r.url.query) for r in mesh.requests] == [
+        ("PUT", "/v1.0/invoke/inventory/method/inventory/cars", b""),
+        ("GET", "/v1.0/invoke/inventory/method/inventory", b"name=cars"),
+        ("GET", "/v1.0/invoke/inventory/method/inventory", b""),
     ]
 
 
@@ -562,3 +563,11 @@ def test_the_edge_reaches_a_token_guarded_inventory_through_its_sidecar(
     # The edge itself stays open, even with a token in its settings.
     assert edge.get("/orders/unknown").status_code == 404
     assert guarded.test_client().get("/inventory").status_code == 401
+
+
+def test_lookups_of_unknown_things_are_2xx_on_the_wire(client: FlaskClient, mesh: DaprMesh) -> None:
+    """The user gets a 404; the sidecar's circuit breaker sees only 2xx answers."""
+    assert client.get("/payments/never-charged").status_code == 404
+    assert client.get("/inventory/no-such-item").status_code == 404
+
+    assert [answer.status_code for answer in mesh.responses] == [200, 200]

@@ -5,12 +5,13 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import grpc
 import pytest
 from flask import Flask
 
 from order_processor import activities, extension
 from order_processor.runtime import WorkflowWorker
-from tests.unit.fakes import FakeWorkflowClient
+from tests.unit.fakes import FakeRpcError, FakeWorkflowClient
 from tests.unit.order_processor.conftest import FakeRuntime
 
 GUNICORN_CONF = Path(__file__).parents[3] / "services" / "order-processor" / "gunicorn.conf.py"
@@ -67,6 +68,22 @@ def test_readyz_follows_the_workflow_worker(app: Flask, fake_runtime: FakeRuntim
 
     assert fake_runtime.started == 1
     assert client.get("/readyz").get_json() == {"status": "ready"}
+
+
+def test_readyz_needs_the_workflow_engine_to_answer(
+    app: Flask, workflow_client: FakeWorkflowClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a sidecar restart the client's channel sits in gRPC's reconnect backoff."""
+    extension.start(app)
+    client = app.test_client()
+    assert client.get("/readyz").status_code == 200
+
+    def unavailable(instance_id: str, *, fetch_payloads: bool = True) -> None:
+        raise FakeRpcError(grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses")
+
+    monkeypatch.setattr(workflow_client, "get_workflow_state", unavailable)
+
+    assert client.get("/readyz").status_code == 503
 
 
 def test_app_creation_connects_nothing(
