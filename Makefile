@@ -57,6 +57,11 @@ python: ## Install uv (from PyPI) and sync the workspace from uv.lock
 k8s-tools: ## kustomize, skaffold's schema and the Dapr CRDs for the offline Kubernetes checks
 	scripts/install-k8s-tools.sh
 
+BENCH_ARGS ?=
+.PHONY: bench
+bench: setup up ## Measure ours against the runtime ceiling and the seed's design (docs/perf.md)
+	$(UV) run --frozen python -m bench.run $(BENCH_ARGS)
+
 .PHONY: up
 up: ## Start placement, scheduler and Zipkin if they are not running
 	scripts/controlplane.sh up

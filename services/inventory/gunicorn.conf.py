@@ -5,9 +5,11 @@ from typing import Any
 
 bind = f"0.0.0.0:{os.environ.get('APP_PORT', '8081')}"
 # Each request is a short call to the sidecar; threads overlap those waits in one process.
+# One process: a second doubled the memory (~90 MB a worker) and added no throughput, since
+# the machine's CPU, not this app, bounds it (docs/perf.md).
 worker_class = "gthread"
-workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+workers = int(os.environ.get("GUNICORN_WORKERS", "1"))
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 wsgi_app = "inventory:create_app()"
 graceful_timeout = 20
 # Gunicorn 25+ opens a control socket at one fixed path per user; three services would collide.

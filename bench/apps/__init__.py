@@ -1,0 +1,1 @@
+"""The two reference apps the bench compares our system with."""
