@@ -155,10 +155,11 @@ class StateStore:
     """JSON-encoded pydantic values in one Dapr state store component."""
 
     def __init__(
-        self, store_name: str, client_factory: Callable[[], StateClient] = dapr_state_client
+        self, store_name: str, client_factory: Callable[[], StateClient] | None = None
     ) -> None:
         self.store_name = store_name
-        self._client_factory = client_factory
+        # Tests pass a fake; services get the sidecar's state API, connected on first use.
+        self._client_factory = client_factory or dapr_state_client
         self._client: StateClient | None = None
         self._lock = threading.Lock()
 

@@ -4,12 +4,12 @@ from collections.abc import Callable
 
 from flask import Flask
 
-from inventory import clients, store
+from inventory import store
 from inventory.routes import inventory_bp, reservations_bp
 from inventory.settings import Settings
 from servicekit import web
 from servicekit.invoke import DaprInvoker
-from servicekit.state import StateClient
+from servicekit.state import StateClient, StateStore
 
 
 def create_app(
@@ -24,9 +24,10 @@ def create_app(
     # Only order-processor's workflow and operators reach inventory, all through Dapr.
     web.require_app_token(app, settings.app_api_token)
 
-    state = clients.create_state_store(settings, state_client_factory)
+    # The only thing this service calls is its own sidecar: its state store, and its health.
+    state = StateStore(settings.state_store, state_client_factory)
     store.init_app(app, store.InventoryStore(state, max_attempts=settings.etag_max_attempts))
-    sidecar = sidecar or clients.create_sidecar(settings)
+    sidecar = sidecar or DaprInvoker(settings)
 
     app.register_blueprint(inventory_bp)
     app.register_blueprint(reservations_bp)

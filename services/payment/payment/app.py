@@ -4,12 +4,12 @@ from collections.abc import Callable
 
 from flask import Flask
 
-from payment import clients, store
+from payment import store
 from payment.routes import payments_bp
 from payment.settings import Settings
 from servicekit import web
 from servicekit.invoke import DaprInvoker
-from servicekit.state import StateClient
+from servicekit.state import StateClient, StateStore
 
 
 def create_app(
@@ -24,7 +24,8 @@ def create_app(
     # Only order-processor's workflow and operators reach payment, all through Dapr.
     web.require_app_token(app, settings.app_api_token)
 
-    state = clients.create_state_store(settings, state_client_factory)
+    # The only thing this service calls is its own sidecar: its state store, and its health.
+    state = StateStore(settings.state_store, state_client_factory)
     store.init_app(
         app,
         store.PaymentStore(
@@ -33,7 +34,7 @@ def create_app(
             max_attempts=settings.etag_max_attempts,
         ),
     )
-    sidecar = sidecar or clients.create_sidecar(settings)
+    sidecar = sidecar or DaprInvoker(settings)
 
     app.register_blueprint(payments_bp)
     app.register_blueprint(web.create_probes_blueprint(sidecar.sidecar_ready))
