@@ -39,7 +39,11 @@ command_for() {
 health_url() { local v="$1_health"; echo "${!v}"; }
 healthy() { curl -fsS --max-time 1 -o /dev/null "$(health_url "$1")" 2>/dev/null; }
 pid_of() { [ -f "$run_dir/$1.pid" ] && cat "$run_dir/$1.pid"; }
-ours_alive() { local pid; pid=$(pid_of "$1") && kill -0 "$pid" 2>/dev/null; }
+# Alive and still the process we started: a pid left from an earlier boot may name another now.
+ours_alive() {
+  local pid; pid=$(pid_of "$1") && kill -0 "$pid" 2>/dev/null \
+    && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$1"
+}
 
 wait_healthy() { # name, pid: poll the health endpoint until the deadline or until the process dies
   local deadline=$((SECONDS + ready_deadline_s))
@@ -78,7 +82,7 @@ up_one() {
 down_one() {
   local name=$1 pid
   pid=$(pid_of "$name") || { say "$name: not started by us"; return 0; }
-  if kill -0 "$pid" 2>/dev/null; then
+  if ours_alive "$name"; then
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
     local deadline=$((SECONDS + 20))
     while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
