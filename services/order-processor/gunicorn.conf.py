@@ -7,6 +7,7 @@ scale with replicas instead. Threads (gthread) serve concurrent API requests.
 """
 
 import os
+import sys
 from typing import Any
 
 bind = f"0.0.0.0:{os.environ.get('APP_PORT', '8080')}"
@@ -33,12 +34,18 @@ def post_worker_init(worker: Any) -> None:
 
 
 def worker_exit(server: Any, worker: Any) -> None:
-    """Stop the workflow worker and close connections; the master may call this too."""
-    app = getattr(worker, "wsgi", None)
-    if app is not None:
-        from order_processor import extension  # noqa: PLC0415
-
-        extension.stop(app)
+    """In the worker: stop the workflow worker and send the last spans, then end the process
+    even if a library thread lingers. The SDK's work-item loop is not a daemon thread, and a
+    worker left behind by a killed master would keep the app port. Gunicorn's master calls this
+    hook too, for a worker it reaped: then there is nothing of ours to stop."""
+    if getattr(worker, "pid", None) != os.getpid():
+        return
+    from order_processor import extension  # noqa: PLC0415
     from servicekit import tracing  # noqa: PLC0415
 
-    tracing.flush()
+    try:
+        extension.stop(worker.wsgi)
+        tracing.flush()
+    finally:
+        sys.stdout.flush()
+        os._exit(0)

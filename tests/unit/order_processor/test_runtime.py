@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import runpy
 from pathlib import Path
 from types import SimpleNamespace
@@ -127,15 +128,19 @@ def test_gunicorn_hooks_start_and_stop_the_runtime(
     monkeypatch: pytest.MonkeyPatch, app: Flask, fake_runtime: FakeRuntime
 ) -> None:
     conf = load_gunicorn_conf(monkeypatch)
-    worker = SimpleNamespace(wsgi=app)
+    exits: list[int] = []
+    monkeypatch.setattr(os, "_exit", exits.append)
+    worker = SimpleNamespace(wsgi=app, pid=os.getpid())
 
     conf["post_worker_init"](worker)
     assert fake_runtime.started == 1
 
-    conf["worker_exit"](None, SimpleNamespace())  # the master's call, for a worker it never loaded
-    assert fake_runtime.stopped == 0
+    # The master's call, for a worker it reaped: not this process, nothing to stop.
+    conf["worker_exit"](None, SimpleNamespace(wsgi=app, pid=os.getpid() + 1))
+    assert (fake_runtime.stopped, exits) == (0, [])
+    # The worker's own call: stop, then end the process whatever threads linger.
     conf["worker_exit"](None, worker)
-    assert fake_runtime.stopped == 1
+    assert (fake_runtime.stopped, exits) == (1, [0])
 
 
 @pytest.mark.parametrize("service", ["inventory", "payment"])
