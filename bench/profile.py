@@ -19,6 +19,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from tests.integration.harness import wait_until
+
 RATE_HZ = 100
 # What the samples were for: a sample counts for every category a frame of its stack matches
 # (so they overlap), as a share of all samples.
@@ -45,7 +47,8 @@ class Recorder:
         self.pid = pid
         self.output = output
         py_spy = Path(sys.executable).parent / "py-spy"
-        self.log = output.with_suffix(".log").open("wb")
+        self.log_path = output.with_suffix(".log")
+        self.log = self.log_path.open("wb")
         self.started = time.perf_counter()
         args = [
             str(py_spy), "record", "--pid", str(pid), "--rate", str(RATE_HZ),
@@ -56,6 +59,18 @@ class Recorder:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
+
+    def wait_attached(self, deadline_s: float = 30.0) -> None:
+        """Until py-spy says it samples (its first line), so the load starts under the profiler."""
+        wait_until(
+            lambda: (
+                b"Sampling process" in self.log_path.read_bytes() or self.process.poll() is not None
+            ),
+            deadline_s=deadline_s,
+            what=f"py-spy sampling pid {self.pid} (log: {self.log_path})",
+        )
+        if self.process.poll() is not None:
+            raise RuntimeError(f"py-spy exited: {self.log_path.read_text(errors='replace')}")
 
     def stop(self) -> float:
         """Stop sampling and wait for the file; the seconds it sampled."""

@@ -252,7 +252,7 @@ def profile_pass(
         return None
     wait_for_quiet(args)
     recorder = profile.Recorder(pid, scratch / f"{app}.pyspy.txt")
-    time.sleep(1.0)  # let py-spy attach before the load starts
+    recorder.wait_attached()
     phase = run_phase(
         target, args, orders=max(args.orders // 2, 50), concurrency=PROFILE_CONCURRENCY
     )

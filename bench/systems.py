@@ -34,14 +34,11 @@ from bench.apps.ceiling import WORKFLOW_NAME as CEILING_WORKFLOW
 from tests.integration import system
 from tests.integration.harness import (
     answers,
-    cli_env,
-    dapr_cli,
     dapr_run,
     free_port,
-    stop,
     wait_until,
 )
-from tests.integration.system import Plan, make_plan, wait_ready
+from tests.integration.system import OrderApi, Plan, make_plan
 
 REPO = system.REPO
 CEILING_APP_ID = "bench-ceiling"
@@ -163,7 +160,7 @@ def _private_app_ids(plan: Plan, suffix: str) -> dict[str, str]:
 
 def _run_file(plan: Plan, ids: dict[str, str]) -> Path:
     """The tests' own run file for the plan, with the private app ids."""
-    path = system._run_file(plan)
+    path = system.write_run_file(plan)
     run = yaml.safe_load(path.read_text())
     for entry in run["apps"]:
         entry["appID"] = ids[entry["appID"]]
@@ -171,28 +168,13 @@ def _run_file(plan: Plan, ids: dict[str, str]) -> Path:
     return path
 
 
-def _first_order(plan: Plan, ids: dict[str, str]) -> None:
-    """Restock through inventory's sidecar (as `OrderApi` does), then one order to completion."""
-    caller = plan.apps["order-processor"]
-    token = {"dapr-api-token": plan.tokens["DAPR_API_TOKEN"]}
-    with httpx.Client(timeout=10) as http:
-        http.put(
-            f"{caller.sidecar_url}/v1.0/invoke/{ids['inventory']}/method/inventory/{ITEM}",
-            json={"quantity": STOCK, "unit_price": UNIT_PRICE},
-            headers=token,
-        ).raise_for_status()
-        placed = http.post(f"{caller.url}/orders", json={"item": ITEM, "quantity": 1})
-        placed.raise_for_status()
-        order_id = placed.json()["order_id"]
-        seen: dict[str, Any] = {}
-
-        def done() -> bool:
-            seen.update(http.get(f"{caller.url}/orders/{order_id}").json())
-            return seen.get("status") in {"COMPLETED", "FAILED", "TERMINATED"}
-
-        wait_until(done, deadline_s=START_DEADLINE_S, what=f"first order {order_id} done")
-        if seen["status"] != "COMPLETED" or not (seen.get("result") or {}).get("processed"):
-            raise RuntimeError(f"first order did not complete: {seen}")
+def _first_order(plan: Plan) -> None:
+    """Restock, then one order to completion, the way the integration tests do."""
+    api = OrderApi(plan)
+    api.restock(ITEM, quantity=STOCK, unit_price=UNIT_PRICE)
+    done = api.wait_for(api.place(ITEM, 1), deadline_s=START_DEADLINE_S)
+    if not (done.get("result") or {}).get("processed"):
+        raise RuntimeError(f"first order did not complete: {done}")
 
 
 @contextmanager
@@ -206,18 +188,9 @@ def ours(workdir: Path, layout: Layout, env: dict[str, str], suffix: str) -> Ite
     ids = _private_app_ids(plan, suffix)
     run_file = _run_file(plan, ids)
     started = time.perf_counter()
-    with (workdir / "dapr-run.log").open("wb") as log:
-        process = subprocess.Popen(
-            [dapr_cli(), "run", "-f", str(run_file)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=cli_env(plan.tokens),
-            start_new_session=True,
-        )
-    try:
-        wait_ready(plan, alive=lambda: process.poll() is None)
+    with system.dapr_run_file(plan, run_file):
         ready_s = time.perf_counter() - started
-        _first_order(plan, ids)
+        _first_order(plan)
         first_order_s = time.perf_counter() - started
         yield Target(
             key="a",
@@ -227,8 +200,6 @@ def ours(workdir: Path, layout: Layout, env: dict[str, str], suffix: str) -> Ite
             startup={"ready_s": ready_s, "first_order_s": first_order_s},
             app_ids=ids,
         )
-    finally:
-        stop(process)
 
 
 @contextmanager

@@ -150,7 +150,8 @@ def _config(source: Path, workdir: Path, state_dir: Path) -> Path:
     return path
 
 
-def _run_file(plan: Plan) -> Path:
+def write_run_file(plan: Plan) -> Path:
+    """dapr.yaml with the plan's folders, ports and environment, in the plan's folder."""
     run: dict[str, Any] = yaml.safe_load((REPO / "dapr.yaml").read_text())
     common = run["common"]
     common["resourcesPath"] = str(plan.resources)
@@ -180,12 +181,11 @@ def wait_ready(plan: Plan, alive: Callable[[], bool] = lambda: True) -> None:
 
 
 @contextmanager
-def running_system(workdir: Path, env: dict[str, str] | None = None) -> Iterator[Plan]:
-    """`dapr run -f` the three apps; yields once every app and sidecar is ready."""
-    plan = make_plan(workdir, env)
-    with (workdir / "dapr-run.log").open("wb") as log:
+def dapr_run_file(plan: Plan, run_file: Path) -> Iterator[None]:
+    """`dapr run -f run_file`; yields once every app of the plan and its sidecar is ready."""
+    with (plan.workdir / "dapr-run.log").open("wb") as log:
         process = subprocess.Popen(
-            [dapr_cli(), "run", "-f", str(_run_file(plan))],
+            [dapr_cli(), "run", "-f", str(run_file)],
             stdout=log,
             stderr=subprocess.STDOUT,
             # daprd and the apps inherit the CLI's environment, tokens included.
@@ -194,9 +194,17 @@ def running_system(workdir: Path, env: dict[str, str] | None = None) -> Iterator
         )
     try:
         wait_ready(plan, alive=lambda: process.poll() is None)
-        yield plan
+        yield
     finally:
         stop(process)
+
+
+@contextmanager
+def running_system(workdir: Path, env: dict[str, str] | None = None) -> Iterator[Plan]:
+    """`dapr run -f` the three apps, exactly as `make run` does; yields once all are ready."""
+    plan = make_plan(workdir, env)
+    with dapr_run_file(plan, write_run_file(plan)):
+        yield plan
 
 
 class Supervisor:

@@ -6,13 +6,15 @@ output is checked by substring), and the context is appended at the end of the l
 """
 
 import logging
-import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
 from opentelemetry import trace
+from pydantic import TypeAdapter, ValidationError
+
+from contracts.fields import OrderId
 
 UNKNOWN = "-"
 # Carries the order id on service invocation, so the callee's log lines name the order too.
@@ -23,8 +25,8 @@ LOG_FORMAT = "%(levelname)s:%(name)s:%(message)s [order_id=%(order_id)s trace_id
 
 _order_id: ContextVar[str | None] = ContextVar("order_id", default=None)
 
-# The alphabet of contracts.fields.OrderId; anything else from a header is ignored.
-_ORDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+# Anything from a header that is not an order id (contracts.fields.OrderId) is ignored.
+_ORDER_ID: TypeAdapter[str] = TypeAdapter(OrderId)
 
 
 class LogContextFilter(logging.Filter):
@@ -69,7 +71,10 @@ def set_order_id(order_id: str | None) -> None:
 
 def valid_order_id(value: str | None) -> str | None:
     """``value`` if it can be an order id (e.g. from a header), else None."""
-    return value if value and _ORDER_ID.match(value) else None
+    try:
+        return _ORDER_ID.validate_python(value)
+    except ValidationError:
+        return None
 
 
 @contextmanager
