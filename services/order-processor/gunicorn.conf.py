@@ -6,6 +6,7 @@ More processes would mean more streams competing for the same work items for no 
 scale with replicas instead. Threads (gthread) serve concurrent API requests.
 """
 
+import contextlib
 import os
 import sys
 from typing import Any
@@ -47,5 +48,8 @@ def worker_exit(server: Any, worker: Any) -> None:
         extension.stop(worker.wsgi)
         tracing.flush()
     finally:
-        sys.stdout.flush()
+        # Under `dapr run` stdout is a pipe the stopping CLI may have closed: a failed flush
+        # must not skip the exit.
+        with contextlib.suppress(OSError):
+            sys.stdout.flush()
         os._exit(0)

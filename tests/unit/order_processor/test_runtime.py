@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import io
 import os
 import runpy
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -141,6 +143,25 @@ def test_gunicorn_hooks_start_and_stop_the_runtime(
     # The worker's own call: stop, then end the process whatever threads linger.
     conf["worker_exit"](None, worker)
     assert (fake_runtime.stopped, exits) == (1, [0])
+
+
+def test_worker_exits_even_when_stdout_is_a_closed_pipe(
+    monkeypatch: pytest.MonkeyPatch, app: Flask
+) -> None:
+    """`dapr stop` ends the CLI first: a failed flush must not leave the worker alive."""
+
+    class ClosedPipe(io.StringIO):
+        def flush(self) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    conf = load_gunicorn_conf(monkeypatch)
+    exits: list[int] = []
+    monkeypatch.setattr(os, "_exit", exits.append)
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+
+    conf["worker_exit"](None, SimpleNamespace(wsgi=app, pid=os.getpid()))
+
+    assert exits == [0]
 
 
 @pytest.mark.parametrize("service", ["inventory", "payment"])
