@@ -27,10 +27,13 @@ reload = os.environ.get("GUNICORN_RELOAD") == "true"  # skaffold dev: pick up sy
 
 
 def post_worker_init(worker: Any) -> None:
-    """Connect the workflow worker (and start the demo if RUN_DEMO) in the worker process."""
+    """In the worker: stop gracefully on any quit signal, then connect the workflow worker
+    (and start the demo if RUN_DEMO)."""
     # Imported here, in the worker: the master never loads the app.
     from order_processor import extension  # noqa: PLC0415
+    from servicekit.workers import stop_gracefully_on_quit  # noqa: PLC0415
 
+    stop_gracefully_on_quit(worker)
     extension.start(worker.wsgi)
 
 

@@ -17,6 +17,13 @@ control_socket_disable = True
 reload = os.environ.get("GUNICORN_RELOAD") == "true"  # skaffold dev: pick up synced modules
 
 
+def post_worker_init(worker: Any) -> None:
+    """A quit signal must not wedge the worker (see servicekit.workers)."""
+    from servicekit.workers import stop_gracefully_on_quit  # noqa: PLC0415 - worker only
+
+    stop_gracefully_on_quit(worker)
+
+
 def worker_exit(server: Any, worker: Any) -> None:
     """Send the worker's last spans before it goes."""
     from servicekit import tracing  # noqa: PLC0415 - only ever loaded in the worker

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,15 +78,37 @@ class Sidecar:
         return self.log_path.read_text(errors="replace")
 
 
-def stop(process: subprocess.Popen[bytes], *, grace_s: float = 20.0) -> None:
-    """Stop the CLI and everything it started (its own process group)."""
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def stop(
+    process: subprocess.Popen[bytes], *, ports: Sequence[int] = (), grace_s: float = 20.0
+) -> None:
+    """Stop a process and its process group the way `dapr stop -f` and Ctrl-C do: SIGINT to
+    the whole group.
+
+    With `ports`, stopped means those ports are free. The 1.12 CLI itself stays up after its
+    apps and sidecars are gone, so it is killed then. A port still held after `grace_s` is a
+    process that did not stop; that fails the run, as it would keep the next run from starting.
+    """
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
     try:
-        process.wait(timeout=grace_s)
+        if ports:
+            wait_until(
+                lambda: not any(listening(port) for port in ports),
+                deadline_s=grace_s,
+                what=f"ports {sorted(ports)} released after SIGINT",
+            )
+        else:
+            process.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+        pass
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
 
@@ -134,4 +156,4 @@ def dapr_run(
         )
         yield sidecar
     finally:
-        stop(process)
+        stop(process, ports=[http_port, grpc_port, *([app_port] if app_port else [])])

@@ -33,6 +33,7 @@ from tests.integration.harness import (
     cli_env,
     dapr_cli,
     free_port,
+    listening,
     stop,
     wait_until,
 )
@@ -83,6 +84,14 @@ class Plan:
     config: Path
     # What daprd and the apps get in their environment: tokens and the run's namespace.
     tokens: dict[str, str]
+
+    def ports(self) -> list[int]:
+        """Every port the run's apps and sidecars listen on."""
+        return [
+            port
+            for app in self.apps.values()
+            for port in (app.app_port, app.http_port, app.grpc_port, app.internal_grpc_port)
+        ]
 
     def log(self) -> str:
         """Everything the run printed, all processes together."""
@@ -196,7 +205,7 @@ def dapr_run_file(plan: Plan, run_file: Path) -> Iterator[None]:
         wait_ready(plan, alive=lambda: process.poll() is None)
         yield
     finally:
-        stop(process)
+        stop(process, ports=plan.ports())
 
 
 @contextmanager
@@ -261,6 +270,11 @@ class Supervisor:
         for process in self.processes.values():
             stop(process)
         self.processes.clear()
+        wait_until(
+            lambda: not any(listening(port) for port in self.plan.ports()),
+            deadline_s=20,
+            what="every port of the supervised system released",
+        )
 
 
 @contextmanager

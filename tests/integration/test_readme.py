@@ -10,9 +10,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.integration.harness import cli_env
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+# Inside pytest-timeout's 300 s, so a step that hangs fails with what mechanical-markdown printed.
+MM_TIMEOUT_S = 270
 
 
 def test_readme_quickstart_runs_as_written() -> None:
@@ -25,9 +31,13 @@ def test_readme_quickstart_runs_as_written() -> None:
             env=env,
             capture_output=True,
             text=True,
-            timeout=1200,
+            timeout=MM_TIMEOUT_S,
             check=False,
         )
+    except subprocess.TimeoutExpired as err:
+        # Bytes on a timeout, text=True or not.
+        printed = err.stdout.decode(errors="replace") if err.stdout else ""
+        pytest.fail(f"README steps still running after {MM_TIMEOUT_S} s:\n{printed[-20000:]}")
     finally:
         # The README's last step stops the system; if a step before it failed, stop it here.
         subprocess.run(["dapr", "stop", "-f", "."], cwd=REPO, env=env, check=False)

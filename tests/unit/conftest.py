@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -79,3 +80,12 @@ def invoker(mesh: DaprMesh) -> Iterator[DaprInvoker]:
 def _no_activity_clients_leak() -> Iterator[None]:
     yield
     activities.configure(None)
+
+
+@pytest.fixture
+def restore_signals() -> Iterator[None]:
+    """For tests that install gunicorn's worker signal handlers in the test process."""
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGQUIT)}
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)

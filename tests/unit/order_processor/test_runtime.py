@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import os
 import runpy
+import signal
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -126,16 +127,18 @@ def test_gunicorn_runs_one_threaded_worker_on_app_port(monkeypatch: pytest.Monke
     assert conf["control_socket_disable"] is True
 
 
+@pytest.mark.usefixtures("restore_signals")
 def test_gunicorn_hooks_start_and_stop_the_runtime(
     monkeypatch: pytest.MonkeyPatch, app: Flask, fake_runtime: FakeRuntime
 ) -> None:
     conf = load_gunicorn_conf(monkeypatch)
     exits: list[int] = []
     monkeypatch.setattr(os, "_exit", exits.append)
-    worker = SimpleNamespace(wsgi=app, pid=os.getpid())
+    worker = SimpleNamespace(wsgi=app, pid=os.getpid(), handle_exit=lambda *_: None)
 
     conf["post_worker_init"](worker)
     assert fake_runtime.started == 1
+    assert signal.getsignal(signal.SIGINT) == signal.getsignal(signal.SIGQUIT) == worker.handle_exit
 
     # The master's call, for a worker it reaped: not this process, nothing to stop.
     conf["worker_exit"](None, SimpleNamespace(wsgi=app, pid=os.getpid() + 1))
@@ -162,6 +165,17 @@ def test_worker_exits_even_when_stdout_is_a_closed_pipe(
     conf["worker_exit"](None, SimpleNamespace(wsgi=app, pid=os.getpid()))
 
     assert exits == [0]
+
+
+@pytest.mark.usefixtures("restore_signals")
+@pytest.mark.parametrize("service", ["inventory", "payment"])
+def test_other_services_stop_gracefully_on_a_quit_signal(service: str) -> None:
+    conf = runpy.run_path(str(GUNICORN_CONF.parents[1] / service / "gunicorn.conf.py"))
+    worker = SimpleNamespace(handle_exit=lambda *_: None)
+
+    conf["post_worker_init"](worker)
+
+    assert signal.getsignal(signal.SIGINT) == signal.getsignal(signal.SIGQUIT) == worker.handle_exit
 
 
 @pytest.mark.parametrize("service", ["inventory", "payment"])
