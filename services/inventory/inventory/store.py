@@ -11,6 +11,9 @@ reservation; it writes nothing, so the same order may reserve later (after a res
 """
 
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal, TypeVar, cast
 
 from flask import Flask, current_app
@@ -27,6 +30,7 @@ from servicekit.state import ETagConflictError, StateStore, Versioned, Write
 M = TypeVar("M", bound=BaseModel)
 
 ITEM_INDEX_KEY = "items"
+ITEM_LOCK_STRIPES = 64
 
 logger = logging.getLogger("inventory.store")
 
@@ -103,6 +107,17 @@ class InventoryStore:
     def __init__(self, state: StateStore, *, max_attempts: int = 5) -> None:
         self.state = state
         self.max_attempts = max_attempts
+        # Striped, so that orders for made-up item names cannot grow a lock per name.
+        self._item_locks = [threading.Lock() for _ in range(ITEM_LOCK_STRIPES)]
+
+    @contextmanager
+    def _changing(self, name: str) -> Iterator[None]:
+        """One change of an item at a time in this process. The ETags keep stock exact across
+        processes and replicas; this lock only spares the threads of one process from racing
+        each other on a hot item, where each lost race costs a read, a failed transaction and,
+        after `max_attempts`, a 503 and a workflow retry."""
+        with self._item_locks[hash(name) % ITEM_LOCK_STRIPES]:
+            yield
 
     def list_items(self) -> list[InventoryItem]:
         index = self.state.get(ITEM_INDEX_KEY, ItemIndex).value or ItemIndex()
@@ -115,6 +130,10 @@ class InventoryStore:
     def restock(self, name: str, restock: Restock) -> InventoryItem:
         """Set absolute available stock and price, keeping what is reserved; a new item is also
         added to the index."""
+        with self._changing(name):
+            return self._restock(name, restock)
+
+    def _restock(self, name: str, restock: Restock) -> InventoryItem:
         for _ in range(self.max_attempts):
             current = self.state.get(item_key(name), InventoryItem)
             if current.value is not None:
@@ -154,6 +173,10 @@ class InventoryStore:
         """Hold stock for an order, and whether this call did. False: a repeat, which returns
         the order's reservation as it is now, or a refusal (too little stock, unknown item);
         neither writes anything."""
+        with self._changing(request.item):
+            return self._reserve(request)
+
+    def _reserve(self, request: ReservationRequest) -> tuple[Reservation, bool]:
         record_key = reservation_key(request.order_id)
         for _ in range(self.max_attempts):
             first = self.get_reservation(request.order_id)
@@ -202,8 +225,19 @@ class InventoryStore:
         """Move a reservation to its final ``state`` once, and whether this call did (False: a
         repeat). Settling one that went the other way raises ``ReservationSettledError``."""
         record_key = reservation_key(order_id)
-        for _ in range(self.max_attempts):
-            record = self.state.get(record_key, Reservation)
+        record = self.state.get(record_key, Reservation)
+        if record.value is None:
+            raise ReservationNotFoundError(order_id)
+        with self._changing(record.value.item):
+            return self._settle_item(order_id, record, state)
+
+    def _settle_item(
+        self, order_id: str, record: Versioned[Reservation], state: Settlement
+    ) -> tuple[Reservation, bool]:
+        record_key = reservation_key(order_id)
+        for attempt in range(self.max_attempts):
+            if attempt:
+                record = self.state.get(record_key, Reservation)
             reservation = record.value
             if reservation is None:
                 raise ReservationNotFoundError(order_id)

@@ -388,7 +388,9 @@ def test_gives_up_with_503_under_endless_contention(
 
     def always_conflicting(store_name: str, operations: Sequence[Any]) -> None:
         bumps.count += 1
-        restock(client, "cars", before[0], 5000)  # someone restocks every time: our ETag is stale
+        # Another replica rewrites the item every time: our ETag is stale.
+        item = state_client.get_state(STORE, item_key("cars"))
+        state_client.save_state(STORE, item_key("cars"), item.data)
         original(store_name, operations)
 
     state_client.execute_state_transaction = always_conflicting  # type: ignore[method-assign]

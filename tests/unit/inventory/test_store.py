@@ -1,6 +1,9 @@
 """The store under concurrency: many orders racing for the last units, settlements racing each
 other. Threads really race through the fake state API (each call atomic, as in a store); a
-barrier makes every racer read the same version first, so conflicts are certain, not lucky."""
+barrier makes every racer read the same version first, so conflicts are certain, not lucky.
+
+Racers that must conflict each get a store of their own, as separate processes or replicas
+would: within one process the store lets one change of an item through at a time."""
 
 from __future__ import annotations
 
@@ -27,9 +30,14 @@ STORE = "inventorystore"
 BARRIER_TIMEOUT_S = 10
 
 
+def replica(state_client: FakeStateClient) -> InventoryStore:
+    """The store of another process or replica: the same state, a lock of its own."""
+    return InventoryStore(StateStore(STORE, lambda: state_client), max_attempts=5)
+
+
 @pytest.fixture
 def store(state_client: FakeStateClient) -> InventoryStore:
-    store = InventoryStore(StateStore(STORE, lambda: state_client), max_attempts=5)
+    store = replica(state_client)
     store.restock("cars", Restock(quantity=10, unit_price=5000))
     return store
 
@@ -106,12 +114,13 @@ def test_racing_orders_reserve_exactly_what_there_is(
     store: InventoryStore, state_client: FakeStateClient
 ) -> None:
     orders = 50
+    replicas = [replica(state_client) for _ in range(orders)]
 
     with same_first_read(state_client, orders):
         outcomes = race(
             orders,
             lambda n: reserve_retrying(
-                store, ReservationRequest(order_id=f"order-{n}", item="cars", quantity=1)
+                replicas[n], ReservationRequest(order_id=f"order-{n}", item="cars", quantity=1)
             ),
         )
 
@@ -125,14 +134,34 @@ def test_racing_orders_reserve_exactly_what_there_is(
     assert state_client.conflicts >= orders - 1
 
 
+def test_threads_of_one_process_take_turns_on_an_item(
+    store: InventoryStore, state_client: FakeStateClient
+) -> None:
+    orders = 50
+    conflicts = state_client.conflicts
+
+    outcomes = race(
+        orders,
+        lambda n: reserve_retrying(
+            store, ReservationRequest(order_id=f"order-{n}", item="cars", quantity=1)
+        ),
+    )
+
+    assert outcomes.count("reserved") == 10
+    assert outcomes.count("insufficient_inventory") == 40
+    assert stored(state_client) == (0, 10)
+    assert state_client.conflicts == conflicts
+
+
 def test_the_same_order_racing_itself_reserves_once(
     store: InventoryStore, state_client: FakeStateClient
 ) -> None:
     repeats = 8
     request = ReservationRequest(order_id="order-1", item="cars", quantity=3)
+    replicas = [replica(state_client) for _ in range(repeats)]
 
     with same_first_read(state_client, repeats):
-        outcomes = race(repeats, lambda _: reserve_retrying(store, request))
+        outcomes = race(repeats, lambda n: reserve_retrying(replicas[n], request))
 
     assert outcomes == ["reserved"] * repeats
     assert stored(state_client) == (7, 3)
@@ -144,8 +173,10 @@ def test_commit_and_release_racing_settle_once(
 ) -> None:
     store.reserve(ReservationRequest(order_id="order-1", item="cars", quantity=3))
 
+    replicas = [replica(state_client) for _ in range(2)]
+
     def settle(n: int) -> str:
-        action = store.commit if n == 0 else store.release
+        action = replicas[n].commit if n == 0 else replicas[n].release
         try:
             reservation, _ = action("order-1")
         except ReservationSettledError as err:
@@ -171,7 +202,9 @@ def test_stock_taken_meanwhile_is_never_reserved_twice(
     store.restock("cars", Restock(quantity=1, unit_price=5000))
 
     def competitor() -> None:
-        store.reserve(ReservationRequest(order_id="order-2", item="cars", quantity=1))
+        replica(state_client).reserve(
+            ReservationRequest(order_id="order-2", item="cars", quantity=1)
+        )
 
     state_client.before_write = competitor
 
@@ -218,7 +251,7 @@ def test_a_restock_meanwhile_keeps_the_reservation(
     store.reserve(ReservationRequest(order_id="order-1", item="cars", quantity=3))
 
     def restock() -> None:
-        store.restock("cars", Restock(quantity=20, unit_price=5000))
+        replica(state_client).restock("cars", Restock(quantity=20, unit_price=5000))
 
     state_client.before_write = restock
     store.release("order-1")
