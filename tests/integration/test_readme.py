@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.integration.harness import cli_env
+from tests.integration.harness import cli_env, listening
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,7 +22,17 @@ REPO = Path(__file__).resolve().parents[2]
 MM_TIMEOUT_S = 270
 
 
+def fixed_ports() -> list[int]:
+    """The ports of `make run`, from dapr.yaml: this test, unlike the others, uses them."""
+    run = yaml.safe_load((REPO / "dapr.yaml").read_text())
+    keys = ("appPort", "daprHTTPPort", "daprGRPCPort", "metricsPort")
+    return [int(app[key]) for app in run["apps"] for key in keys]
+
+
 def test_readme_quickstart_runs_as_written() -> None:
+    taken = [port for port in fixed_ports() if listening(port)]
+    if taken:
+        pytest.fail(f"ports {taken} are in use (a `make run` still up?); the README needs them")
     mm = shutil.which("mm.py", path=str(Path(sys.executable).parent)) or "mm.py"
     env = cli_env({"PATH": f"{Path.home() / '.dapr' / 'bin'}{os.pathsep}{os.environ['PATH']}"})
     try:
