@@ -11,6 +11,8 @@ import os
 import sys
 from typing import Any
 
+from servicekit.workers import is_own_exit, stop_gracefully_on_quit
+
 bind = f"0.0.0.0:{os.environ.get('APP_PORT', '8080')}"
 worker_class = "gthread"
 workers = 1
@@ -31,7 +33,6 @@ def post_worker_init(worker: Any) -> None:
     (and start the demo if RUN_DEMO)."""
     # Imported here, in the worker: the master never loads the app.
     from order_processor import extension  # noqa: PLC0415
-    from servicekit.workers import stop_gracefully_on_quit  # noqa: PLC0415
 
     stop_gracefully_on_quit(worker)
     extension.start(worker.wsgi)
@@ -40,9 +41,8 @@ def post_worker_init(worker: Any) -> None:
 def worker_exit(server: Any, worker: Any) -> None:
     """In the worker: stop the workflow worker and send the last spans, then end the process
     even if a library thread lingers. The SDK's work-item loop is not a daemon thread, and a
-    worker left behind by a killed master would keep the app port. Gunicorn's master calls this
-    hook too, for a worker it reaped: then there is nothing of ours to stop."""
-    if getattr(worker, "pid", None) != os.getpid():
+    worker left behind by a killed master would keep the app port."""
+    if not is_own_exit(worker):
         return
     from order_processor import extension  # noqa: PLC0415
     from servicekit import tracing  # noqa: PLC0415

@@ -83,6 +83,16 @@ def listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def wait_released(ports: Sequence[int], *, deadline_s: float = 20.0) -> None:
+    """Wait until nothing listens on `ports`: a process still holding one did not stop, and
+    would keep the next run from starting."""
+    wait_until(
+        lambda: not any(listening(port) for port in ports),
+        deadline_s=deadline_s,
+        what=f"ports {sorted(ports)} released",
+    )
+
+
 def stop(
     process: subprocess.Popen[bytes], *, ports: Sequence[int] = (), grace_s: float = 20.0
 ) -> None:
@@ -97,11 +107,7 @@ def stop(
         os.killpg(process.pid, signal.SIGINT)
     try:
         if ports:
-            wait_until(
-                lambda: not any(listening(port) for port in ports),
-                deadline_s=grace_s,
-                what=f"ports {sorted(ports)} released after SIGINT",
-            )
+            wait_released(ports, deadline_s=grace_s)
         else:
             process.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:

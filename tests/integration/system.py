@@ -33,8 +33,8 @@ from tests.integration.harness import (
     cli_env,
     dapr_cli,
     free_port,
-    listening,
     stop,
+    wait_released,
     wait_until,
 )
 
@@ -270,11 +270,7 @@ class Supervisor:
         for process in self.processes.values():
             stop(process)
         self.processes.clear()
-        wait_until(
-            lambda: not any(listening(port) for port in self.plan.ports()),
-            deadline_s=20,
-            what="every port of the supervised system released",
-        )
+        wait_released(self.plan.ports())
 
 
 @contextmanager

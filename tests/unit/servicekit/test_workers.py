@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-from types import FrameType
+from types import FrameType, SimpleNamespace
 
 import pytest
 
+from servicekit import tracing, workers
 from servicekit.workers import stop_gracefully_on_quit
 
 
@@ -34,3 +35,15 @@ def test_sigint_and_sigquit_stop_the_worker_as_sigterm_does() -> None:
     os.kill(os.getpid(), signal.SIGQUIT)
 
     assert worker.exits == [signal.SIGINT, signal.SIGQUIT]
+
+
+def test_worker_exit_sends_spans_only_in_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    flushes: list[None] = []
+    monkeypatch.setattr(tracing, "flush", lambda: flushes.append(None))
+
+    # The master's call, for a worker it reaped.
+    workers.worker_exit(None, SimpleNamespace(pid=os.getpid() + 1))
+    assert flushes == []
+    # The worker's own call.
+    workers.worker_exit(None, SimpleNamespace(pid=os.getpid()))
+    assert flushes == [None]
