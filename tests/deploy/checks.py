@@ -598,6 +598,7 @@ def security_problems(objects: list[Obj], writable_root: Iterable[str] = ()) -> 
             "its own ServiceAccount": spec.get("serviceAccountName") in accounts,
         }
         problems += [f"{where}: needs {what}" for what, ok in expected_pod.items() if not ok]
+        problems += _sidecar_token_problems(deployment)
         name = deployment["metadata"]["name"]
         if name in SERVICES and pod.get("runAsUser") != image_facts(name).uid:
             problems.append(f"{where}: runAsUser is not the image's USER {image_facts(name).uid}")
@@ -608,6 +609,23 @@ def security_problems(objects: list[Obj], writable_root: Iterable[str] = ()) -> 
                 for what in _container_gaps(container, volumes, name in writable_root)
             ]
     return problems
+
+
+def _sidecar_token_problems(deployment: Obj) -> list[str]:
+    """A sidecar in a pod without the API token must not load its built-in Kubernetes secret
+    store: that store needs the token, fails to start without it, and daprd exits (every pod
+    crash-looped on a real cluster while this file only checked that the token was off)."""
+    annotations = pod_annotations(deployment)
+    if str(annotations.get("dapr.io/enabled")).lower() != "true":
+        return []
+    if pod_spec(deployment).get("automountServiceAccountToken") is not False:
+        return []
+    if str(annotations.get("dapr.io/disable-builtin-k8s-secret-store")).lower() == "true":
+        return []
+    return [
+        f"{kind_name(deployment)}: no API token in the pod, so it needs the annotation "
+        'dapr.io/disable-builtin-k8s-secret-store: "true" (daprd exits otherwise)'
+    ]
 
 
 def _container_gaps(container: Obj, volumes: dict[str, Obj], writable_root: bool) -> list[str]:

@@ -404,6 +404,12 @@ def test_every_pod_is_hardened(base: list[Obj], dev: list[Obj]) -> None:
             "Deployment/order-processor: needs its own ServiceAccount",
             id="default-service-account",
         ),
+        pytest.param(
+            (PAY, 'dapr.io/disable-builtin-k8s-secret-store: "true"', 'dapr.io/log-as-json: "false"'),
+            "Deployment/payment: no API token in the pod, so it needs the annotation "
+            'dapr.io/disable-builtin-k8s-secret-store: "true" (daprd exits otherwise)',
+            id="builtin-secret-store-without-token",
+        ),
     ],
 )
 def test_security_check_fails_on(broken: Broken, edit: tuple[str, str, str], problem: str) -> None:
