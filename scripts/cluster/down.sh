@@ -8,24 +8,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 require_linux_root
-run=$cluster_dir/run
 containerd_dir=$cluster_dir/containerd
-
-pid_of() { cat "$run/$1.pid" 2>/dev/null; }
-alive() { local pid; pid=$(pid_of "$1") && kill -0 "$pid" 2>/dev/null; }
-
-stop() { # name: TERM its process group, KILL it after 20 s
-  alive "$1" || { rm -f "$run/$1.pid"; return 0; }
-  local pid deadline=$((SECONDS + 20))
-  pid=$(pid_of "$1")
-  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-  while kill -0 "$pid" 2>/dev/null; do
-    [ $SECONDS -lt $deadline ] || { kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; }
-    sleep 0.2
-  done
-  rm -f "$run/$1.pid"
-  say "stopped $1"
-}
 
 # First the pods, through the API, so the kubelet tears each sandbox down the normal way (CNI
 # DEL frees its address and port mappings, its volumes are unmounted).

@@ -36,3 +36,49 @@ require_linux_root() {
 bridge=dapr-local0
 node_ip=10.244.0.1            # the bridge's address: the node's InternalIP and the apiserver's
 etcd=127.0.0.1:12379          # not 2379: `make up`'s scheduler has an etcd of its own there
+
+# --- the cluster's host processes: pid files in $cluster_dir/run, logs in $cluster_dir/logs ---
+
+run_dir=$cluster_dir/run
+log_dir=$cluster_dir/logs
+changed_configs=""
+
+pid_of() { cat "$run_dir/$1.pid" 2>/dev/null; }
+alive() { local pid; pid=$(pid_of "$1") && kill -0 "$pid" 2>/dev/null; }
+
+# Writes stdin to the file unless it already says that; start() restarts a process whose file
+# changed (kube-proxy, for one, exits when its file changes under it).
+write_config() { # file
+  local text
+  text=$(cat)
+  [ "$(cat "$1" 2>/dev/null)" = "$text" ] && return
+  mkdir -p "$(dirname "$1")"
+  printf '%s\n' "$text" > "$1"
+  changed_configs+=" $1"
+}
+
+start() { # name, the config file it reads (or -), command...: unless ours runs, as configured
+  local name=$1 config=$2
+  shift 2
+  if alive "$name"; then
+    [[ " $changed_configs " == *" $config "* ]] || return 0
+    say "restarting $name: $config changed"
+    stop "$name"
+  fi
+  mkdir -p "$run_dir" "$log_dir"
+  setsid "$@" >>"$log_dir/$name.log" 2>&1 </dev/null &
+  echo $! >"$run_dir/$name.pid"
+}
+
+stop() { # name: TERM its process group, KILL it after 20 s
+  alive "$1" || { rm -f "$run_dir/$1.pid"; return 0; }
+  local pid deadline=$((SECONDS + 20))
+  pid=$(pid_of "$1")
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || { kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; }
+    sleep 0.2
+  done
+  rm -f "$run_dir/$1.pid"
+  say "stopped $1"
+}

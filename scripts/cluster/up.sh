@@ -17,9 +17,7 @@ require_linux_root
 started=$SECONDS
 ready_deadline_s=${CLUSTER_READY_DEADLINE_S:-300}
 pki=$cluster_dir/pki
-run=$cluster_dir/run
-logs=$cluster_dir/logs
-mkdir -p "$pki" "$run" "$logs"
+mkdir -p "$pki"
 
 # --- packages, binaries, images -------------------------------------------------------------
 
@@ -35,24 +33,11 @@ fi
 "$root/scripts/install-dapr.sh"
 "$root/scripts/cluster/build.sh"
 
-# --- processes --------------------------------------------------------------------------------
-
-pid_of() { cat "$run/$1.pid" 2>/dev/null; }
-alive() { local pid; pid=$(pid_of "$1") && kill -0 "$pid" 2>/dev/null; }
-
-start() { # name, command...: start in the background unless ours already runs
-  local name=$1
-  shift
-  if alive "$name"; then return; fi
-  setsid "$@" >>"$logs/$name.log" 2>&1 < /dev/null &
-  echo $! > "$run/$name.pid"
-}
-
 wait_for() { # what, command...: retry the command until it succeeds or the deadline passes
   local what=$1 deadline=$((SECONDS + ready_deadline_s))
   shift
   until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || die "$what not ready after ${ready_deadline_s}s (logs: $logs)"
+    [ $SECONDS -lt $deadline ] || die "$what not ready after ${ready_deadline_s}s (logs: $log_dir)"
     sleep 0.5
   done
 }
@@ -146,7 +131,7 @@ done
 # --- registry, etcd, containerd ---------------------------------------------------------------
 
 mkdir -p "$cache_dir/cluster/registry"
-cat > "$cluster_dir/registry.yml" <<YAML
+write_config "$cluster_dir/registry.yml" <<YAML
 version: 0.1
 storage:
   filesystem:
@@ -158,9 +143,9 @@ http:
 log:
   level: warn
 YAML
-start registry docker-registry serve "$cluster_dir/registry.yml"
+start registry "$cluster_dir/registry.yml" docker-registry serve "$cluster_dir/registry.yml"
 
-start etcd etcd --name dapr-local --data-dir "$cluster_dir/etcd" \
+start etcd - etcd --name dapr-local --data-dir "$cluster_dir/etcd" \
   --listen-client-urls "http://$etcd" --advertise-client-urls "http://$etcd" \
   --listen-peer-urls http://127.0.0.1:12380 --initial-advertise-peer-urls http://127.0.0.1:12380 \
   --initial-cluster dapr-local=http://127.0.0.1:12380 --listen-metrics-urls http://127.0.0.1:12381
@@ -170,10 +155,10 @@ mkdir -p "$containerd_dir/certs.d/$registry" "$containerd_dir/certs.d/docker.io"
 # The local registry over plain HTTP, and as the mirror of docker.io for the third-party images
 # deploy/k8s names (redis, zipkin), so those manifests run as users run them.
 printf 'server = "http://%s"\n\n[host."http://%s"]\n  capabilities = ["pull", "resolve", "push"]\n' \
-  "$registry" "$registry" > "$containerd_dir/certs.d/$registry/hosts.toml"
+  "$registry" "$registry" | write_config "$containerd_dir/certs.d/$registry/hosts.toml"
 printf 'server = "https://registry-1.docker.io"\n\n[host."http://%s"]\n  capabilities = ["pull", "resolve"]\n' \
-  "$registry" > "$containerd_dir/certs.d/docker.io/hosts.toml"
-cat > "$containerd_dir/config.toml" <<TOML
+  "$registry" | write_config "$containerd_dir/certs.d/docker.io/hosts.toml"
+write_config "$containerd_dir/config.toml" <<TOML
 version = 2
 root = "$containerd_dir/root"
 state = "$containerd_dir/state"
@@ -186,6 +171,10 @@ state = "$containerd_dir/state"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$registry/local/pause:3.10"
   netns_mounts_under_state_dir = true
+  # No process here may lower its OOM score (no CAP_SYS_RESOURCE, as in most containers and
+  # VMs): keep every container's at least containerd's own, or runc fails to start the pod's
+  # sandbox (-998) and Guaranteed pods (-997).
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -199,7 +188,7 @@ state = "$containerd_dir/state"
   [plugins."io.containerd.grpc.v1.cri".registry]
     config_path = "$containerd_dir/certs.d"
 TOML
-cat > "$cluster_dir/cni/net.d/10-dapr-local.conflist" <<JSON
+write_config "$cluster_dir/cni/net.d/10-dapr-local.conflist" <<JSON
 {
   "cniVersion": "1.0.0",
   "name": "dapr-local",
@@ -221,7 +210,7 @@ cat > "$cluster_dir/cni/net.d/10-dapr-local.conflist" <<JSON
   ]
 }
 JSON
-start containerd containerd --config "$containerd_dir/config.toml"
+start containerd "$containerd_dir/config.toml" containerd --config "$containerd_dir/config.toml"
 
 wait_for "the registry" curl -fsS "http://$registry/v2/"
 "$root/scripts/cluster/images.sh"
@@ -229,7 +218,7 @@ wait_for "the registry" curl -fsS "http://$registry/v2/"
 # --- the control plane ------------------------------------------------------------------------
 
 wait_for etcd curl -fsS "http://$etcd/health"
-start kube-apiserver kube-apiserver \
+start kube-apiserver - kube-apiserver \
   --etcd-servers="http://$etcd" --bind-address="$node_ip" --advertise-address="$node_ip" \
   --secure-port="$apiserver_port" --service-cluster-ip-range="$service_cidr" \
   --client-ca-file="$pki/ca.crt" --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
@@ -242,21 +231,21 @@ start kube-apiserver kube-apiserver \
   --profiling=false
 wait_for kube-apiserver kubectl get --raw /readyz
 
-start kube-controller-manager kube-controller-manager \
+start kube-controller-manager - kube-controller-manager \
   --kubeconfig="$cluster_dir/controller-manager.kubeconfig" \
   --authentication-kubeconfig="$cluster_dir/controller-manager.kubeconfig" \
   --authorization-kubeconfig="$cluster_dir/controller-manager.kubeconfig" \
   --bind-address=127.0.0.1 --cluster-signing-cert-file="$pki/ca.crt" --cluster-signing-key-file="$pki/ca.key" \
   --root-ca-file="$pki/ca.crt" --service-account-private-key-file="$pki/sa.key" \
   --use-service-account-credentials=true --allocate-node-cidrs=false --profiling=false
-start kube-scheduler kube-scheduler --kubeconfig="$cluster_dir/scheduler.kubeconfig" \
+start kube-scheduler - kube-scheduler --kubeconfig="$cluster_dir/scheduler.kubeconfig" \
   --authentication-kubeconfig="$cluster_dir/scheduler.kubeconfig" \
   --authorization-kubeconfig="$cluster_dir/scheduler.kubeconfig" --bind-address=127.0.0.1 --profiling=false
 
 # --- the node -----------------------------------------------------------------------------------
 
 wait_for containerd ctr --address "$containerd_dir/containerd.sock" version
-cat > "$cluster_dir/kubelet.yaml" <<YAML
+write_config "$cluster_dir/kubelet.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: $node_ip
@@ -282,10 +271,10 @@ imageGCHighThresholdPercent: 100
 serializeImagePulls: false
 podLogsDir: $cluster_dir/pod-logs
 YAML
-start kubelet kubelet --config="$cluster_dir/kubelet.yaml" --kubeconfig="$cluster_dir/kubelet.kubeconfig" \
+start kubelet "$cluster_dir/kubelet.yaml" kubelet --config="$cluster_dir/kubelet.yaml" --kubeconfig="$cluster_dir/kubelet.kubeconfig" \
   --root-dir="$cluster_dir/kubelet" --hostname-override="$node_name" --node-ip="$node_ip"
 
-cat > "$cluster_dir/kube-proxy.yaml" <<YAML
+write_config "$cluster_dir/kube-proxy.yaml" <<YAML
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $cluster_dir/kube-proxy.kubeconfig}
@@ -298,8 +287,9 @@ metricsBindAddress: 127.0.0.1:10249
 # Leave the machine's conntrack settings alone; no NodePorts on 127.0.0.1 (no route_localnet).
 conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 iptables: {localhostNodePorts: false}
+nodePortAddresses: [primary]
 YAML
-start kube-proxy kube-proxy --config="$cluster_dir/kube-proxy.yaml"
+start kube-proxy "$cluster_dir/kube-proxy.yaml" kube-proxy --config="$cluster_dir/kube-proxy.yaml"
 
 wait_for "the node" kubectl wait --for=condition=Ready "node/$node_name" --timeout=5s
 
@@ -325,6 +315,6 @@ for workload in deployment/dapr-operator deployment/dapr-sidecar-injector deploy
   kubectl -n dapr-system rollout status "$workload" --timeout="${ready_deadline_s}s" >/dev/null
 done
 
-say "cluster ready in $((SECONDS - started)) s; logs in $logs"
+say "cluster ready in $((SECONDS - started)) s; logs in $log_dir"
 echo "export KUBECONFIG=$KUBECONFIG"
 echo "export PATH=$cluster_bin:\$PATH"

@@ -205,14 +205,20 @@ def parse_dockerfile(text: str) -> list[Stage]:
         logical.append((pending + line).strip())
         pending = ""
     stages: list[Stage] = []
+    global_args: dict[str, str] = {}  # the ARGs before the first FROM, which FROM may use
     for line in logical:
         instruction, _, rest = line.partition(" ")
         instruction = instruction.upper()
         if instruction == "FROM":
-            words = rest.split()
+            words = re.sub(r"\$\{(\w+)\}", lambda m: global_args.get(m[1], ""), rest).split()
             name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
             stages.append(Stage(words[0], name))
+        elif not stages and instruction == "ARG":
+            key, _, default = rest.strip().partition("=")
+            global_args[key] = default
         elif stages:
+            if instruction == "RUN":  # the command without its flags (--mount=...)
+                rest = re.sub(r"^(\s*--\S+)+", "", rest)
             stages[-1].instructions.append((instruction, rest.strip()))
     return stages
 

@@ -1,0 +1,231 @@
+"""`make cluster-run`: what `skaffold dev` does on kind, done on the local cluster.
+
+No skaffold binary can be had here, so this reads skaffold.yaml itself, and that file stays the
+one source of what is built, deployed and forwarded:
+
+1. build every artifact from its Dockerfile and context (buildah), tag it by the digest of its
+   inputs, and push it to the local registry;
+2. run the before-deploy hooks (namespace, Secrets) with SKAFFOLD_KUBE_CONTEXT set;
+3. render the kustomize paths, replace each artifact's image name with its pushed tag (as
+   skaffold does), apply, and wait for every Deployment to roll out;
+4. forward the ports of `portForward`, and stay until Ctrl-C, which stops the forwards and
+   deletes what was deployed.
+
+`--profile dev` takes the dev profile's manifests (its file sync is tests/e2e's to replay);
+`--no-forward` deploys and returns, for the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+REGISTRY = "127.0.0.1:5000"
+PYTHON_IMAGE = f"{REGISTRY}/local/python:3.11-bookworm"
+CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+KUBE_CONTEXT = "dapr-local"
+
+
+def say(message: str) -> None:
+    print(f"[cluster-run] {message}", flush=True)
+
+
+def run(*command: str, stdin: str | None = None, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(
+        command,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    if done.returncode != 0:
+        sys.exit(f"[cluster-run] {' '.join(command[:3])} ... failed:\n{done.stderr or done.stdout}")
+    return done.stdout
+
+
+def load_config(profile: str | None) -> dict[str, Any]:
+    """skaffold.yaml with the named profile's build and manifests laid over the top level."""
+    config: dict[str, Any] = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
+    for candidate in config.get("profiles") or []:
+        if candidate["name"] == profile:
+            for key in ("build", "manifests"):
+                if key in candidate:
+                    config[key] = {**config.get(key, {}), **candidate[key]}
+    return config
+
+
+def input_digest(context: Path, dockerfile: Path) -> str:
+    """What skaffold's inputDigest tag policy hashes: the Dockerfile and the files git tracks
+    or would track in the context (the .dockerignore narrows what the build sees anyway)."""
+    files = run("git", "-C", str(context), "ls-files", "--cached", "--others", "--exclude-standard")
+    digest = hashlib.sha256(dockerfile.read_bytes())
+    for name in sorted(files.split()):
+        path = context / name
+        if path.is_file():
+            digest.update(name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def buildah(*args: str) -> str:
+    """buildah with its storage in the cluster's cache, as scripts/cluster/images.sh uses it."""
+    cache = Path(os.environ.get("DAPR_LOCAL_CACHE", Path.home() / ".cache/dapr-order-processing"))
+    state = Path(
+        os.environ.get("DAPR_LOCAL_STATE", Path.home() / ".local/state/dapr-order-processing")
+    )
+    return run(
+        "buildah",
+        "--root",
+        str(cache / "cluster/images/buildah"),
+        "--runroot",
+        str(state / "cluster/buildah-run"),
+        "--storage-driver",
+        "overlay",
+        *args,
+    )
+
+
+def build(artifact: dict[str, Any]) -> str:
+    """Builds and pushes one artifact; returns its tag in the local registry."""
+    context = ROOT / artifact.get("context", ".")
+    dockerfile = context / artifact.get("docker", {}).get("dockerfile", "Dockerfile")
+    build_args = artifact.get("docker", {}).get("buildArgs") or {}
+    tag = f"{REGISTRY}/{artifact['image']}:{input_digest(context, dockerfile)}"
+    if _in_registry(tag):
+        say(f"{tag} already built")
+        return tag
+    started = time.monotonic()
+    args = ["bud", "--network", "host", "--tls-verify=false", "--layers", "-f", str(dockerfile)]
+    args += ["--build-arg", f"PYTHON_IMAGE={PYTHON_IMAGE}"]
+    args += [f"--build-arg={key}={value}" for key, value in build_args.items()]
+    if CA_BUNDLE.is_file():
+        # The machine's trust store, for a proxy that inspects TLS; never in a layer.
+        args += ["--secret", f"id=ca-bundle,src={CA_BUNDLE}"]
+    buildah(*args, "-t", tag, str(context))
+    buildah("push", "--quiet", "--tls-verify=false", tag, f"docker://{tag}")
+    say(f"built and pushed {tag} in {time.monotonic() - started:.0f} s")
+    return tag
+
+
+def _in_registry(tag: str) -> bool:
+    repository, reference = tag.removeprefix(f"{REGISTRY}/").rsplit(":", 1)
+    done = subprocess.run(
+        [
+            "curl",
+            "-fsS",
+            "-o",
+            "/dev/null",
+            "-H",
+            "Accept: application/vnd.oci.image.manifest.v1+json",
+            "-H",
+            "Accept: application/vnd.docker.distribution.manifest.v2+json",
+            f"http://{REGISTRY}/v2/{repository}/manifests/{reference}",
+        ],
+        capture_output=True,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+def run_hooks(config: dict[str, Any]) -> None:
+    hooks = ((config.get("deploy") or {}).get("kubectl") or {}).get("hooks") or {}
+    for hook in hooks.get("before") or []:
+        command = hook["host"]["command"]
+        run(*command, env={"SKAFFOLD_KUBE_CONTEXT": KUBE_CONTEXT})
+    say(f"ran {len(hooks.get('before') or [])} before-deploy hook(s)")
+
+
+def render(config: dict[str, Any], tags: dict[str, str]) -> str:
+    """The kustomize output with each artifact's image replaced by its tag."""
+    documents = []
+    for path in config["manifests"]["kustomize"]["paths"]:
+        documents.append(run("kubectl", "kustomize", str(ROOT / path)))
+    manifests = "\n---\n".join(documents)
+    for image, tag in tags.items():
+        manifests = re.sub(rf"(\bimage:\s*){re.escape(image)}\s*$", rf"\g<1>{tag}", manifests,
+                           flags=re.MULTILINE)  # fmt: skip
+    return manifests
+
+
+def deploy(manifests: str) -> list[tuple[str, str]]:
+    run("kubectl", "apply", "-f", "-", stdin=manifests)
+    deployments = [
+        (doc["metadata"].get("namespace", "default"), doc["metadata"]["name"])
+        for doc in yaml.safe_load_all(manifests)
+        if doc and doc.get("kind") == "Deployment"
+    ]
+    for namespace, name in deployments:
+        run("kubectl", "-n", namespace, "rollout", "status", f"deployment/{name}", "--timeout=300s")
+    say(f"rolled out {', '.join(name for _, name in deployments)}")
+    return deployments
+
+
+@contextmanager
+def port_forwards(config: dict[str, Any]) -> Iterator[None]:
+    forwards = []
+    for forward in config.get("portForward") or []:
+        target = f"{forward['resourceType']}/{forward['resourceName']}"
+        ports = f"{forward['localPort']}:{forward['port']}"
+        forwards.append(
+            subprocess.Popen(
+                ["kubectl", "-n", forward["namespace"], "port-forward", target, ports],
+                stdout=subprocess.DEVNULL,
+            )
+        )
+        say(f"forwarding localhost:{forward['localPort']} -> {target}:{forward['port']}")
+    try:
+        yield
+    finally:
+        for process in forwards:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", help="a profile of skaffold.yaml, e.g. dev")
+    parser.add_argument("--no-forward", action="store_true", help="deploy, then return")
+    options = parser.parse_args()
+
+    config = load_config(options.profile)
+    started = time.monotonic()
+    tags = {artifact["image"]: build(artifact) for artifact in config["build"]["artifacts"]}
+    run_hooks(config)
+    manifests = render(config, tags)
+    deploy(manifests)
+    say(f"deployed in {time.monotonic() - started:.0f} s")
+    if options.no_forward:
+        return
+
+    stop = False
+
+    def on_signal(signo: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    with port_forwards(config):
+        say("ready; Ctrl-C stops the forwards and deletes the deployment")
+        while not stop:
+            signal.pause()
+    say("deleting what was deployed")
+    run("kubectl", "delete", "--ignore-not-found", "--wait=false", "-f", "-", stdin=manifests)
+
+
+if __name__ == "__main__":
+    main()
