@@ -71,6 +71,10 @@ cluster-down: ## Stop the local cluster and restore what it changed on the machi
 cluster-status: ## Show the local cluster's processes, node and system pods
 	scripts/cluster/status.sh
 
+.PHONY: cluster-run
+cluster-run: python cluster ## `skaffold dev` on the local cluster: build, deploy, port-forward; Ctrl-C removes it
+	. scripts/cluster/lib.sh && $(UV) run --frozen python scripts/cluster/skaffold_run.py $(RUN_ARGS)
+
 .PHONY: e2e
 e2e: python cluster ## Bring the local cluster up, then run the tests on it (tests/e2e)
 	. scripts/cluster/lib.sh && $(UV) run --frozen pytest tests/e2e $(E2E_ARGS)

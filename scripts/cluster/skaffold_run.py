@@ -24,9 +24,8 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -174,25 +173,32 @@ def deploy(manifests: str) -> list[tuple[str, str]]:
     return deployments
 
 
-@contextmanager
-def port_forwards(config: dict[str, Any]) -> Iterator[None]:
-    forwards = []
-    for forward in config.get("portForward") or []:
-        target = f"{forward['resourceType']}/{forward['resourceName']}"
-        ports = f"{forward['localPort']}:{forward['port']}"
-        forwards.append(
-            subprocess.Popen(
-                ["kubectl", "-n", forward["namespace"], "port-forward", target, ports],
+class PortForwards:
+    """kubectl port-forward for each entry of skaffold.yaml's portForward, started again when
+    one ends (a forward to a Service sticks to one pod, and ends with it)."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.entries = config.get("portForward") or []
+        self.processes: list[subprocess.Popen[bytes] | None] = [None] * len(self.entries)
+
+    def keep_up(self) -> None:
+        for index, entry in enumerate(self.entries):
+            process = self.processes[index]
+            if process is not None and process.poll() is None:
+                continue
+            target = f"{entry['resourceType']}/{entry['resourceName']}"
+            self.processes[index] = subprocess.Popen(
+                ["kubectl", "-n", entry["namespace"], "port-forward", target,
+                 f"{entry['localPort']}:{entry['port']}"],
                 stdout=subprocess.DEVNULL,
-            )
-        )
-        say(f"forwarding localhost:{forward['localPort']} -> {target}:{forward['port']}")
-    try:
-        yield
-    finally:
-        for process in forwards:
-            process.terminate()
-            process.wait(timeout=10)
+            )  # fmt: skip
+            say(f"forwarding localhost:{entry['localPort']} -> {target}:{entry['port']}")
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=10)
 
 
 def main() -> None:
@@ -211,18 +217,15 @@ def main() -> None:
     if options.no_forward:
         return
 
-    stop = False
-
-    def on_signal(signo: int, frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    with port_forwards(config):
-        say("ready; Ctrl-C stops the forwards and deletes the deployment")
-        while not stop:
-            signal.pause()
+    stopping = threading.Event()
+    for signo in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signo, lambda *_: stopping.set())
+    forwards = PortForwards(config)
+    say("ready; Ctrl-C stops the forwards and deletes the deployment")
+    while not stopping.is_set():
+        forwards.keep_up()
+        stopping.wait(1)
+    forwards.stop()
     say("deleting what was deployed")
     run("kubectl", "delete", "--ignore-not-found", "--wait=false", "-f", "-", stdin=manifests)
 

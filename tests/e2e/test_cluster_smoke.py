@@ -38,20 +38,31 @@ except urllib.error.HTTPError as err:
 """
 
 
-def pod(app_id: str, command: list[str], config: str | None = None, port: int | None = None) -> str:
+def deployment(
+    app_id: str, command: list[str], config: str | None = None, port: int | None = None
+) -> str:
+    """A Deployment, not a bare pod: Dapr's operator makes the `<app-id>-dapr` Service that
+    service invocation resolves only for Deployments and StatefulSets."""
     annotations = {"dapr.io/enabled": "true", "dapr.io/app-id": app_id}
     if config:
         annotations["dapr.io/config"] = config
     if port:
         annotations["dapr.io/app-port"] = str(port)
+    labels = {"smoke": "dapr", "app": app_id}
     return json.dumps(
         {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": app_id, "labels": {"smoke": "dapr"}, "annotations": annotations},
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": app_id},
             "spec": {
-                "terminationGracePeriodSeconds": 1,
-                "containers": [{"name": "app", "image": PYTHON_IMAGE, "command": command}],
+                "selector": {"matchLabels": {"app": app_id}},
+                "template": {
+                    "metadata": {"labels": labels, "annotations": annotations},
+                    "spec": {
+                        "terminationGracePeriodSeconds": 1,
+                        "containers": [{"name": "app", "image": PYTHON_IMAGE, "command": command}],
+                    },
+                },
             },
         }
     )
@@ -88,9 +99,9 @@ def namespace() -> Iterator[str]:
     kubectl("create", "namespace", name)
     try:
         apply(server_config(name), name)
-        apply(pod("smoke-server", ["python3", "-c", SERVER], "smoke-server", 8000), name)
+        apply(deployment("smoke-server", ["python3", "-c", SERVER], "smoke-server", 8000), name)
         for caller in ("smoke-client", "smoke-intruder"):
-            apply(pod(caller, ["sleep", "infinity"]), name)
+            apply(deployment(caller, ["sleep", "infinity"]), name)
         wait_ready(name, "smoke=dapr")
         yield name
     finally:
@@ -99,7 +110,7 @@ def namespace() -> Iterator[str]:
 
 def invoke_from(namespace: str, caller: str) -> dict[str, object]:
     answer: dict[str, object] = json.loads(
-        exec_python(namespace, caller, INVOKE.format(namespace=namespace))
+        exec_python(namespace, f"deploy/{caller}", INVOKE.format(namespace=namespace))
     )
     print(f"{caller} -> smoke-server: {answer['status']} {answer['body']}")
     return answer

@@ -1,0 +1,260 @@
+"""The order system as users deploy it (skaffold.yaml, deploy/k8s), on the local cluster: orders
+through the port-forwarded API, one Zipkin trace per order, and the security the manifests
+promise (mTLS identities and access control, the app token, hardened pods)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.kube import (
+    PYTHON_IMAGE,
+    apply,
+    exec_python,
+    kubectl,
+    kubectl_json,
+    wait_ready,
+)
+from tests.integration.harness import free_port, wait_until
+
+NAMESPACE = "dapr-order-processing"
+APPS = ("order-processor", "inventory", "payment")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Cluster:
+    """The deployment's order API and Zipkin, each through its own `kubectl port-forward`."""
+
+    def __init__(self) -> None:
+        self.forwards: list[subprocess.Popen[bytes]] = []
+        self.api = httpx.Client(base_url=self._forward("order-processor", 80), timeout=10)
+        self.zipkin = httpx.Client(base_url=self._forward("zipkin", 9411), timeout=10)
+
+    def _forward(self, service: str, port: int) -> str:
+        local = free_port()
+        self.forwards.append(
+            subprocess.Popen(
+                [
+                    "kubectl",
+                    "-n",
+                    NAMESPACE,
+                    "port-forward",
+                    f"service/{service}",
+                    f"{local}:{port}",
+                ],
+                stdout=subprocess.DEVNULL,
+            )
+        )
+        return f"http://127.0.0.1:{local}"
+
+    def close(self) -> None:
+        for process in self.forwards:
+            process.terminate()
+            process.wait(timeout=10)
+
+    def restock(self, item: str, quantity: int, unit_price: int) -> None:
+        answer = self.api.put(
+            f"/inventory/{item}", json={"quantity": quantity, "unit_price": unit_price}
+        )
+        assert answer.status_code == 200, answer.text
+
+    def stock(self, item: str) -> int:
+        return int(self.api.get(f"/inventory/{item}").json()["quantity"])
+
+    def place(self, item: str, quantity: int) -> str:
+        answer = self.api.post("/orders", json={"item": item, "quantity": quantity})
+        assert answer.status_code == 202, answer.text
+        return str(answer.json()["order_id"])
+
+    def wait_for(
+        self, order_id: str, step: str | None = None, deadline_s: float = 120
+    ) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+
+        def reached() -> bool:
+            seen.update(self.api.get(f"/orders/{order_id}").json())
+            return seen.get("step") == step if step else seen.get("status") == "COMPLETED"
+
+        wait_until(reached, deadline_s=deadline_s, what=f"order {order_id} at {step or 'its end'}")
+        return seen
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    started = time.monotonic()
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts/cluster/skaffold_run.py"), "--no-forward"], check=True
+    )
+    deployed = Cluster()
+    try:
+        wait_until(lambda: _answers(deployed.api, "/readyz"), deadline_s=180, what="the order API")
+        wait_until(lambda: _answers(deployed.zipkin, "/health"), deadline_s=180, what="Zipkin")
+        print(f"deployed and ready in {time.monotonic() - started:.0f} s")
+        yield deployed
+    finally:
+        deployed.close()
+
+
+def _answers(client: httpx.Client, path: str) -> bool:
+    try:
+        return client.get(path).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def new_item() -> str:
+    return f"item-{uuid.uuid4().hex[:12]}"
+
+
+def test_an_order_completes_on_the_cluster(cluster: Cluster) -> None:
+    item = new_item()
+    cluster.restock(item, quantity=10, unit_price=5000)
+    started = time.monotonic()
+    order_id = cluster.place(item, 1)
+    done = cluster.wait_for(order_id)
+    print(f"first order completed {time.monotonic() - started:.1f} s after it was placed")
+    assert done["result"] == {"processed": True, "reason": None, "total": 5000}
+    assert cluster.stock(item) == 9
+    payment = cluster.api.get(f"/payments/{order_id}").json()
+    assert (payment["status"], payment["amount"]) == ("approved", 5000)
+
+
+@pytest.mark.parametrize(("approved", "processed"), [(True, True), (False, False)])
+def test_a_large_order_waits_for_a_manager(
+    cluster: Cluster, approved: bool, processed: bool
+) -> None:
+    item = new_item()
+    cluster.restock(item, quantity=20, unit_price=5000)
+    order_id = cluster.place(item, 11)
+    cluster.wait_for(order_id, step="awaiting_approval")
+    assert cluster.stock(item) == 9
+    answer = cluster.api.post(f"/orders/{order_id}/approval", json={"approved": approved})
+    assert answer.status_code == 202, answer.text
+    done = cluster.wait_for(order_id)
+    assert done["result"]["processed"] is processed
+    assert cluster.stock(item) == (9 if processed else 20)
+
+
+def test_an_order_is_one_trace_across_apps_and_sidecars(cluster: Cluster) -> None:
+    item = new_item()
+    cluster.restock(item, quantity=10, unit_price=5000)
+    order_id = cluster.place(item, 1)
+    cluster.wait_for(order_id)
+    traces: list[list[dict[str, Any]]] = []
+
+    def complete() -> bool:
+        traces[:] = cluster.zipkin.get(
+            "/api/v2/traces", params={"annotationQuery": f"order.id={order_id}", "limit": 10}
+        ).json()
+        spans = [span for trace in traces for span in trace]
+        ids = {span["id"] for span in spans}
+        services = {span["localEndpoint"]["serviceName"] for span in spans}
+        orphans = [span for span in spans if span.get("parentId") and span["parentId"] not in ids]
+        return services >= set(APPS) and not orphans
+
+    wait_until(complete, deadline_s=60, what=f"a whole trace of order {order_id}")
+    assert len(traces) == 1
+    scopes = {
+        (span["localEndpoint"]["serviceName"], span.get("tags", {}).get("otel.scope.name", ""))
+        for span in traces[0]
+    }
+    for app in APPS:
+        assert any(
+            s == app and scope.startswith(("opentelemetry.", "dapr.")) for s, scope in scopes
+        ), app
+        assert any(
+            s == app and scope in ("dapr-diagnostics", "durabletask") for s, scope in scopes
+        ), app
+
+
+INTRUDER = "intruder"
+
+
+@pytest.fixture(scope="module")
+def intruder(cluster: Cluster) -> Iterator[str]:
+    """A pod with a Dapr sidecar and an app id that no accessControl policy names."""
+    apply(
+        f"""
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {INTRUDER}
+  labels: {{e2e: intruder}}
+  annotations:
+    dapr.io/enabled: "true"
+    dapr.io/app-id: {INTRUDER}
+    dapr.io/disable-builtin-k8s-secret-store: "true"
+spec:
+  automountServiceAccountToken: false
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: app
+      image: {PYTHON_IMAGE}
+      command: ["sleep", "infinity"]
+""",
+        NAMESPACE,
+    )
+    wait_ready(NAMESPACE, "e2e=intruder")
+    yield INTRUDER
+    kubectl("-n", NAMESPACE, "delete", "pod", INTRUDER, "--wait=false")
+
+
+CALL = """
+import json, urllib.error, urllib.request
+try:
+    with urllib.request.urlopen({url!r}, timeout=30) as answer:
+        print(json.dumps([answer.status, answer.read().decode()]))
+except urllib.error.HTTPError as err:
+    print(json.dumps([err.code, err.read().decode()]))
+"""
+
+
+def call_from(pod: str, url: str) -> tuple[int, str]:
+    status, body = json.loads(exec_python(NAMESPACE, pod, CALL.format(url=url)))
+    print(f"{pod} GET {url}: {status} {body[:160]}")
+    return int(status), str(body)
+
+
+@pytest.mark.parametrize("target", ["payment", "inventory"])
+def test_access_control_refuses_an_app_id_it_does_not_name(intruder: str, target: str) -> None:
+    status, body = call_from(intruder, f"http://localhost:3500/v1.0/invoke/{target}/method/healthz")
+    assert status == 403
+    assert (
+        f"access control policy has denied access to id: spiffe://public/ns/{NAMESPACE}/{INTRUDER}"
+        in body
+    )
+
+
+@pytest.mark.parametrize(
+    ("target", "path"), [("payment", "/payments/x"), ("inventory", "/inventory/cars")]
+)
+def test_an_app_refuses_a_call_without_the_app_token(intruder: str, target: str, path: str) -> None:
+    status, _ = call_from(intruder, f"http://{target}.{NAMESPACE}.svc.cluster.local{path}")
+    assert status == 401
+
+
+def test_mtls_is_on() -> None:
+    config = kubectl_json("-n", "dapr-system", "get", "configurations.dapr.io", "daprsystem")
+    assert config["spec"]["mtls"]["enabled"] is True
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_the_app_runs_as_the_image_user_on_a_read_only_root(cluster: Cluster, app: str) -> None:
+    pod = kubectl("-n", NAMESPACE, "get", "pod", "-l", f"app={app}", "-o", "name").split()[0]
+    uid = kubectl("-n", NAMESPACE, "exec", pod, "-c", app, "--", "id", "-u").strip()
+    write = subprocess.run(
+        ["kubectl", "-n", NAMESPACE, "exec", pod, "-c", app, "--", "touch", "/app/written"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert uid == "10001"
+    assert write.returncode != 0
+    assert "Read-only file system" in write.stderr
