@@ -49,8 +49,9 @@ fi
 # The chains of the kubelet, kube-proxy and the CNI plugins, and every rule that jumps to them;
 # other rules stay as they are.
 for tables in iptables ip6tables; do
-  if "$tables-save" 2>/dev/null | grep -qE 'KUBE-|CNI-'; then
-    "$tables-save" | grep -vE 'KUBE-|CNI-' | "$tables-restore"
+  rules=$("$tables-save")
+  if grep -qE 'KUBE-|CNI-' <<<"$rules"; then
+    grep -vE 'KUBE-|CNI-' <<<"$rules" | "$tables-restore"
     say "removed the KUBE-* and CNI-* chains from $tables"
   fi
 done
