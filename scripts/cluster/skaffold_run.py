@@ -22,6 +22,7 @@ import hashlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -180,6 +181,12 @@ class PortForwards:
     def __init__(self, config: dict[str, Any]) -> None:
         self.entries = config.get("portForward") or []
         self.processes: list[subprocess.Popen[bytes] | None] = [None] * len(self.entries)
+        taken = [entry["localPort"] for entry in self.entries if _answers(entry["localPort"])]
+        if taken:
+            sys.exit(
+                f"[cluster-run] localhost ports {taken} are taken (a `make run`, or `make up`'s "
+                "Zipkin? `dapr stop -f .` and `make down` free them)"
+            )
 
     def keep_up(self) -> None:
         for index, entry in enumerate(self.entries):
@@ -201,6 +208,14 @@ class PortForwards:
                 process.wait(timeout=10)
 
 
+def _answers(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", help="a profile of skaffold.yaml, e.g. dev")
@@ -208,19 +223,19 @@ def main() -> None:
     options = parser.parse_args()
 
     config = load_config(options.profile)
+    forwards = None if options.no_forward else PortForwards(config)
     started = time.monotonic()
     tags = {artifact["image"]: build(artifact) for artifact in config["build"]["artifacts"]}
     run_hooks(config)
     manifests = render(config, tags)
     deploy(manifests)
     say(f"deployed in {time.monotonic() - started:.0f} s")
-    if options.no_forward:
+    if forwards is None:
         return
 
     stopping = threading.Event()
     for signo in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signo, lambda *_: stopping.set())
-    forwards = PortForwards(config)
     say("ready; Ctrl-C stops the forwards and deletes the deployment")
     while not stopping.is_set():
         forwards.keep_up()
