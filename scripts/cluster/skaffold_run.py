@@ -69,13 +69,19 @@ def load_config(profile: str | None) -> dict[str, Any]:
 
 
 def input_digest(context: Path, dockerfile: Path) -> str:
-    """What skaffold's inputDigest tag policy hashes: the Dockerfile and the files git tracks
-    or would track in the context (the .dockerignore narrows what the build sees anyway)."""
-    files = run("git", "-C", str(context), "ls-files", "--cached", "--others", "--exclude-standard")
+    """Like skaffold's inputDigest tag policy: the Dockerfile and every file it copies from the
+    context, so an image is built again only when something it holds has changed."""
+    copied = []
+    for line in dockerfile.read_text().splitlines():
+        words = line.split()
+        if words[:1] == ["COPY"] and not any(w.startswith("--from") for w in words):
+            copied += [w for w in words[1:-1] if not w.startswith("--")]
+    files = run("git", "-C", str(context), "ls-files", "--cached", "--others", "--exclude-standard",
+                "--", *copied)  # fmt: skip
     digest = hashlib.sha256(dockerfile.read_bytes())
-    for name in sorted(files.split()):
+    for name in sorted(set(files.split())):
         path = context / name
-        if path.is_file():
+        if path.is_file() and "__pycache__" not in path.parts:
             digest.update(name.encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

@@ -3,19 +3,50 @@ saying so, rather than one by one on timeouts."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
 import pytest
 
+from tests.e2e.deployment import ROOT, Cluster
 from tests.e2e.kube import KubectlError, kubectl
+from tests.integration.harness import wait_until
 
 
 @pytest.fixture(scope="session", autouse=True)
-def cluster() -> None:
+def local_cluster() -> None:
     try:
         kubectl("get", "--raw", "/readyz", timeout=10)
         kubectl("-n", "dapr-system", "rollout", "status", "deployment/dapr-sidecar-injector",
                 "--timeout=60s", timeout=70)  # fmt: skip
     except (KubectlError, FileNotFoundError) as err:
         pytest.fail(f"no local cluster with Dapr ({err}): run `make cluster` first")
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    started = time.monotonic()
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts/cluster/skaffold_run.py"), "--no-forward"], check=True
+    )
+    deployed = Cluster()
+    try:
+        wait_until(lambda: _answers(deployed.api, "/readyz"), deadline_s=180, what="the order API")
+        wait_until(lambda: _answers(deployed.zipkin, "/health"), deadline_s=180, what="Zipkin")
+        print(f"deployed and ready in {time.monotonic() - started:.0f} s")
+        yield deployed
+    finally:
+        deployed.close()
+
+
+def _answers(client: httpx.Client, path: str) -> bool:
+    try:
+        return client.get(path).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
