@@ -184,3 +184,21 @@ def test_the_apiserver_accepts_every_manifest(cluster: Cluster, path: str) -> No
     assert out.count("(server dry run)") == rendered.count("\nkind: ") + rendered.startswith(
         "kind: "
     )
+
+
+def test_an_order_completes_across_an_inventory_restart(cluster: Cluster) -> None:
+    """The order holds stock in inventory, inventory's pod (app and sidecar) is replaced, and the
+    order's next call to inventory reaches the new pod: retries and Resiliency as deployed."""
+    item = new_item()
+    cluster.restock(item, quantity=20, unit_price=5000)
+    order_id = cluster.place(item, 11)
+    cluster.wait_for(order_id, step="awaiting_approval")
+    kubectl("-n", NAMESPACE, "rollout", "restart", "deployment/inventory")
+    kubectl("-n", NAMESPACE, "rollout", "status", "deployment/inventory", "--timeout=300s",
+            timeout=310)  # fmt: skip
+    started = time.monotonic()
+    cluster.api.post(f"/orders/{order_id}/approval", json={"approved": True})
+    done = cluster.wait_for(order_id)
+    print(f"first order after an inventory restart completed in {time.monotonic() - started:.1f} s")
+    assert done["result"] == {"processed": True, "reason": None, "total": 55000}
+    assert cluster.stock(item) == 9
