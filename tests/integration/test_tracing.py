@@ -51,38 +51,50 @@ def activity_spans(spans: list[Span]) -> list[str]:
     ]
 
 
+def orphans(spans: list[Span]) -> list[str]:
+    """Spans whose parent is not (yet) in the trace."""
+    ids = {span["id"] for span in spans}
+    return [span["name"] for span in spans if span.get("parentId") and span["parentId"] not in ids]
+
+
+def reporters(spans: list[Span]) -> set[tuple[str, str]]:
+    """(service, "app" or "sidecar") of every process that reported spans of the trace."""
+    found = set()
+    for span in spans:
+        kind = "app" if scope(span).startswith(APP_SCOPES) else None
+        kind = "sidecar" if scope(span) in SIDECAR_SCOPES else kind
+        if kind:
+            found.add((span["localEndpoint"]["serviceName"], kind))
+    return found
+
+
 def collect_trace(order_id: str, *, last_activity: str) -> list[Span]:
-    """Spans reach Zipkin in batches, from six processes: wait until the last ones are in."""
+    """Spans reach Zipkin in batches, from six processes (each app's exporter sends every few
+    seconds, and later on a busy machine): judge the trace only once it is whole, i.e. no span
+    misses its parent, every app and every sidecar has reported, and the last activity is in."""
     found: list[list[Span]] = []
+    expected = {(app, kind) for app in APPS for kind in ("app", "sidecar")}
 
     def complete() -> bool:
         found[:] = order_traces(order_id)
         spans = [span for trace in found for span in trace]
-        served = {
-            span["localEndpoint"]["serviceName"]
-            for span in spans
-            if span.get("kind") == "SERVER" and scope(span).startswith(APP_SCOPES)
-        }
         activities = activity_spans(spans)
         return (
-            served >= {"inventory", "payment"}
+            not orphans(spans)
+            and reporters(spans) >= expected
             and bool(activities)
             and activities[-1] == last_activity
         )
 
-    wait_until(complete, deadline_s=60, what=f"trace of order {order_id} in Zipkin")
+    wait_until(complete, deadline_s=90, what=f"whole trace of order {order_id} in Zipkin")
     assert len(found) == 1, f"{len(found)} traces for order {order_id}"
     return found[0]
 
 
 def assert_one_connected_trace(spans: list[Span]) -> None:
     assert len({span["traceId"] for span in spans}) == 1
-    ids = {span["id"] for span in spans}
-    orphans = [
-        span["name"] for span in spans if span.get("parentId") and span["parentId"] not in ids
-    ]
     roots = [span["name"] for span in spans if not span.get("parentId")]
-    assert orphans == []
+    assert orphans(spans) == []
     assert roots == ["post /orders"]
 
 
