@@ -49,6 +49,7 @@ fi
 # The chains of the kubelet, kube-proxy and the CNI plugins, and every rule that jumps to them;
 # other rules stay as they are.
 for tables in iptables ip6tables; do
+  command -v "$tables-save" >/dev/null || continue
   rules=$("$tables-save")
   if grep -qE 'KUBE-|CNI-' <<<"$rules"; then
     grep -vE 'KUBE-|CNI-' <<<"$rules" | "$tables-restore"
