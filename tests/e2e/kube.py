@@ -45,5 +45,32 @@ def wait_ready(namespace: str, selector: str, timeout_s: int = 240) -> None:
     )  # fmt: skip
 
 
+def start_python_pod(namespace: str, name: str, dapr_app_id: str | None = None) -> None:
+    """A pod that idles with Python in it, for a test to `kubectl exec` into; with a Dapr
+    sidecar under ``dapr_app_id``, and like the apps' pods no API token (hence no built-in
+    Kubernetes secret store for the sidecar)."""
+    annotations = {}
+    if dapr_app_id:
+        annotations = {
+            "dapr.io/enabled": "true",
+            "dapr.io/app-id": dapr_app_id,
+            "dapr.io/disable-builtin-k8s-secret-store": "true",
+        }
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"e2e": name}, "annotations": annotations},
+        "spec": {
+            "automountServiceAccountToken": False,
+            "terminationGracePeriodSeconds": 1,
+            "containers": [
+                {"name": "app", "image": PYTHON_IMAGE, "command": ["sleep", "infinity"]}
+            ],
+        },
+    }
+    apply(json.dumps(pod), namespace)
+    wait_ready(namespace, f"e2e={name}")
+
+
 def exec_python(namespace: str, pod: str, code: str, container: str = "app") -> str:
     return kubectl("exec", "-n", namespace, pod, "-c", container, "--", "python3", "-c", code)

@@ -14,14 +14,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.deployment import APPS, NAMESPACE, ROOT, Cluster
-from tests.e2e.kube import (
-    PYTHON_IMAGE,
-    apply,
-    exec_python,
-    kubectl,
-    kubectl_json,
-    wait_ready,
-)
+from tests.e2e.kube import exec_python, kubectl, kubectl_json, start_python_pod
 from tests.integration.harness import wait_until
 
 
@@ -96,28 +89,7 @@ INTRUDER = "intruder"
 @pytest.fixture(scope="module")
 def intruder(cluster: Cluster) -> Iterator[str]:
     """A pod with a Dapr sidecar and an app id that no accessControl policy names."""
-    apply(
-        f"""
-apiVersion: v1
-kind: Pod
-metadata:
-  name: {INTRUDER}
-  labels: {{e2e: intruder}}
-  annotations:
-    dapr.io/enabled: "true"
-    dapr.io/app-id: {INTRUDER}
-    dapr.io/disable-builtin-k8s-secret-store: "true"
-spec:
-  automountServiceAccountToken: false
-  terminationGracePeriodSeconds: 1
-  containers:
-    - name: app
-      image: {PYTHON_IMAGE}
-      command: ["sleep", "infinity"]
-""",
-        NAMESPACE,
-    )
-    wait_ready(NAMESPACE, "e2e=intruder")
+    start_python_pod(NAMESPACE, INTRUDER, dapr_app_id=INTRUDER)
     yield INTRUDER
     kubectl("-n", NAMESPACE, "delete", "pod", INTRUDER, "--wait=false")
 

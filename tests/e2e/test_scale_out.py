@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.deployment import NAMESPACE, Cluster
-from tests.e2e.kube import PYTHON_IMAGE, apply, kubectl, wait_ready
+from tests.e2e.kube import kubectl, start_python_pod
 
 ORDERS = 40
 
@@ -109,23 +109,7 @@ def order_processor_pods() -> list[str]:
 
 @pytest.mark.usefixtures("two_replicas")
 def test_a_replica_killed_mid_flight_loses_no_order() -> None:
-    apply(
-        f"""
-apiVersion: v1
-kind: Pod
-metadata:
-  name: load
-  labels: {{e2e: load}}
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-    - name: app
-      image: {PYTHON_IMAGE}
-      command: ["sleep", "infinity"]
-""",
-        NAMESPACE,
-    )
-    wait_ready(NAMESPACE, "e2e=load")
+    start_python_pod(NAMESPACE, "load")
     pods = order_processor_pods()
     assert len(pods) == 2, pods
     script = LOAD.format(namespace=NAMESPACE, item=f"item-{uuid.uuid4().hex[:12]}", orders=ORDERS)
