@@ -8,12 +8,11 @@ import sys
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from tests.e2e.deployment import ROOT, Cluster
 from tests.e2e.kube import KubectlError, kubectl
-from tests.integration.harness import wait_until
+from tests.integration.harness import answers, wait_until
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -34,19 +33,13 @@ def cluster() -> Iterator[Cluster]:
     )
     deployed = Cluster()
     try:
-        wait_until(lambda: _answers(deployed.api, "/readyz"), deadline_s=180, what="the order API")
-        wait_until(lambda: _answers(deployed.zipkin, "/health"), deadline_s=180, what="Zipkin")
+        api, zipkin = f"{deployed.api.base_url}/readyz", f"{deployed.zipkin.base_url}/health"
+        wait_until(lambda: answers(api), deadline_s=180, what="the order API")
+        wait_until(lambda: answers(zipkin), deadline_s=180, what="Zipkin")
         print(f"deployed and ready in {time.monotonic() - started:.0f} s")
         yield deployed
     finally:
         deployed.close()
-
-
-def _answers(client: httpx.Client, path: str) -> bool:
-    try:
-        return client.get(path).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
