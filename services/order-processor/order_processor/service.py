@@ -113,6 +113,16 @@ def _step(state: WorkflowState) -> Step | None:
     return cast(Step, value) if value in _STEPS else None
 
 
+def order_status(order_id: str, state: WorkflowState) -> OrderStatus:
+    """What the API says of an order, from its workflow's state."""
+    result = None
+    if state.runtime_status == WorkflowStatus.COMPLETED and state.serialized_output:
+        result = OrderResult.model_validate_json(state.serialized_output)
+    return OrderStatus(
+        order_id=order_id, status=_runtime_status(state), step=_step(state), result=result
+    )
+
+
 class OrderService:
     def __init__(
         self,
@@ -194,12 +204,7 @@ class OrderService:
         state = self._state(order_id)
         if state is None:
             raise OrderNotFoundError(order_id)
-        result = None
-        if state.runtime_status == WorkflowStatus.COMPLETED and state.serialized_output:
-            result = OrderResult.model_validate_json(state.serialized_output)
-        return OrderStatus(
-            order_id=order_id, status=_runtime_status(state), step=_step(state), result=result
-        )
+        return order_status(order_id, state)
 
     def decide_approval(self, order_id: str, decision: ApprovalDecision) -> None:
         """Deliver a manager's decision to an order that is waiting for one."""

@@ -26,6 +26,7 @@ from contracts.orders import (
     OrderResult,
 )
 from contracts.payments import Payment
+from order_processor.bell import BELL
 from order_processor.workflow import (
     APPROVAL_EVENT,
     APPROVAL_THRESHOLD_USD,
@@ -523,3 +524,12 @@ def test_live_run_logs_with_the_order_id(caplog: pytest.LogCaptureFixture) -> No
     record = next(r for r in caplog.records if r.name == "order_processing_workflow")
     assert ORDER_ID in record.getMessage()
     assert run.result is None
+
+
+@pytest.mark.parametrize("replaying", [False, True])
+def test_each_new_step_rings_this_process_s_long_polls(replaying: bool) -> None:
+    with BELL.listen(ORDER_ID) as rung:
+        Run(order(), replaying=replaying)  # runs up to the first activity: verifying
+
+    # A replay repeats steps daprd has saved already: nobody needs waking for those.
+    assert rung.is_set() is not replaying
