@@ -10,11 +10,11 @@ is knowing *when* to ask it, without a loop of reads:
 - A new step: the workflow publishes each step as its custom status, and in this process also
   rings ``order_processor.bell.BELL`` for the order. With one replica, the workflow of every
   order runs in this process, so a waiter hears every step at once. The ring comes while the
-  orchestrator runs, before daprd has saved the step, so the waiter reads after it at short,
-  growing intervals until daprd shows it. With several replicas an order's workflow may run in
-  another one, whose bell this process cannot hear: a waiter that hears nothing reads again
-  every ``RECHECK_S`` (one read a second per waiting client), so another replica's step is
-  seen within that.
+  orchestrator runs, before daprd has saved the step, so the waiter reads after it at short
+  intervals (5 ms, growing to 40 ms) until daprd shows it. With several replicas an order's
+  workflow may run in another one, whose bell this process cannot hear: a waiter that hears
+  nothing reads again every ``RECHECK_S`` (one read a second per waiting client), so another
+  replica's step is seen within that.
 
 Each waiting request holds one gunicorn thread (gthread), so at most ``max_waiting`` wait at
 once; gunicorn.conf.py gives order-processor that many threads on top of its usual ones, so
@@ -22,7 +22,7 @@ waiting never takes a thread other requests need. Beyond the bound, ``TooManyWai
 (the API answers 503 with Retry-After).
 """
 
-import logging
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -36,12 +36,12 @@ from order_processor.service import OrderService, order_status
 MAX_WAIT_SECONDS = 30
 # With nothing heard, how often a step waiter reads (only orders of other replicas need it).
 RECHECK_S = 1.0
-# After a ring: the first read, doubling up to RECHECK_S, until daprd has saved the step.
+# After a ring, until daprd shows the step: the first read, doubling up to the second.
+# Each step is at least one activity (a service call through two sidecars) after the last.
 AFTER_RING_FIRST_S = 0.005
+AFTER_RING_MAX_S = 0.04
 
 ENDED = frozenset({"COMPLETED", "FAILED", "TERMINATED"})
-
-logger = logging.getLogger("order_processor.watch")
 
 
 class TooManyWaitingError(Exception):
@@ -104,13 +104,19 @@ class OrderWatch:
         self, order_id: str, rung: threading.Event, step: Step | None, deadline: float
     ) -> OrderStatus:
         pause_s = self._recheck_s
+        rung_at = -math.inf
         while True:
             if rung.wait(min(pause_s, max(deadline - time.monotonic(), 0))):
                 # Cleared before the read, so a ring during the read wakes the next wait.
                 rung.clear()
+                rung_at = time.monotonic()
                 pause_s = AFTER_RING_FIRST_S
+            elif time.monotonic() - rung_at < self._recheck_s:
+                # Rung, not saved yet: read again soon, and never so late that the step
+                # after it could be saved too (a client following steps would miss one).
+                pause_s = min(pause_s * 2, AFTER_RING_MAX_S)
             else:
-                pause_s = min(pause_s * 2, self._recheck_s)
+                pause_s = self._recheck_s
             current = self._orders.status(order_id)
             if _is_news(current, True, step) or time.monotonic() >= deadline:
                 return current
