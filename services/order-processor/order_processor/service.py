@@ -83,6 +83,9 @@ def _not_a_torn_read(record: logging.LogRecord) -> bool:
 
 def dapr_workflow_client() -> WorkflowClient:
     logging.getLogger("DaprWorkflowClient").addFilter(_not_a_torn_read)
+    # Its INFO lines ("Starting new ... instance", "Waiting up to 30s ...", "Instance ...
+    # completed.") repeat ours, one to three per order and long poll, each a write to stdout.
+    logging.getLogger("durabletask-client").setLevel(logging.WARNING)
     # Records go to the root logger (our format and context), not to a second handler.
     client: WorkflowClient = DaprWorkflowClient(
         logger_options=LoggerOptions(log_handler=logging.NullHandler())
