@@ -280,3 +280,25 @@ def test_beyond_the_bound_the_route_says_when_to_come_back(
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "1"
     assert response.get_json()["error"] == "too_many_waiting"
+
+
+def test_a_ring_just_before_the_request_still_counts() -> None:
+    # The workflow set the step a moment before the client's request arrived, and daprd has
+    # not saved it yet: the first read shows the old step, and the waiter must read again.
+    bell = StepBell(remember_s=NEVER_S)
+    bell.ring(ORDER_ID)
+    orders = ScriptedOrders(status(None, "PENDING"), status("verifying_inventory"))
+
+    answer = watch(orders, bell).wait(ORDER_ID, wait_s=30, any_step=True, step=None)
+
+    assert answer.step == "verifying_inventory"
+
+
+def test_the_bell_forgets_old_rings() -> None:
+    bell = StepBell(remember_s=0.0)
+    bell.ring(ORDER_ID)
+    bell.ring("f" * 32)
+
+    with bell.listen(ORDER_ID) as rung:
+        assert not rung.is_set()
+    assert bell._rung == {}  # nothing kept past remember_s: the memory stays bounded

@@ -17,6 +17,7 @@ from dapr.ext.workflow._durabletask.internal import protos as pb
 from dapr.ext.workflow._durabletask.internal.shared import from_json, to_json
 from pydantic import BaseModel
 
+import order_processor.bell
 from contracts.orders import (
     ApprovalDecision,
     InventoryCheck,
@@ -26,7 +27,7 @@ from contracts.orders import (
     OrderResult,
 )
 from contracts.payments import Payment
-from order_processor.bell import BELL
+from order_processor.bell import StepBell
 from order_processor.workflow import (
     APPROVAL_EVENT,
     APPROVAL_THRESHOLD_USD,
@@ -527,8 +528,12 @@ def test_live_run_logs_with_the_order_id(caplog: pytest.LogCaptureFixture) -> No
 
 
 @pytest.mark.parametrize("replaying", [False, True])
-def test_each_new_step_rings_this_process_s_long_polls(replaying: bool) -> None:
-    with BELL.listen(ORDER_ID) as rung:
+def test_each_new_step_rings_this_process_s_long_polls(
+    replaying: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bell = StepBell(remember_s=0.0)
+    monkeypatch.setattr(order_processor.bell, "BELL", bell)
+    with bell.listen(ORDER_ID) as rung:
         Run(order(), replaying=replaying)  # runs up to the first activity: verifying
 
     # A replay repeats steps daprd has saved already: nobody needs waking for those.
