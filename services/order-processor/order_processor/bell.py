@@ -2,7 +2,7 @@
 
 Apart from ``order_processor.watch`` so that the workflow can ring it without importing the
 service (which imports the workflow). Ringing is no I/O and changes no workflow state, so the
-workflow stays deterministic; it rings only when not replaying.
+workflow stays deterministic.
 """
 
 import threading
