@@ -87,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     suffix = f"w{secrets.token_hex(3)}"
     scratch = Path(tempfile.mkdtemp(prefix="bench-waiters-"))
     (scratch / "a").mkdir()
-    with systems.ours(scratch / "a", systems.Layout(systems.REPO), {}, suffix) as target:
+    # The orders must still be waiting when the long polls come (the tests' plan gives 6 s).
+    env = {"APPROVAL_TIMEOUT_SECONDS": "3600"}
+    with systems.ours(scratch / "a", systems.Layout(systems.REPO), env, suffix) as target:
         assert target.api_url is not None
         app_id = target.app_ids["order-processor"]
         worker = procs.gunicorn_worker(app_id)
@@ -100,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         orders = asyncio.run(setup())
         print(f"{len(orders)} orders waiting for a manager; order-processor worker pid {worker}")
         for clients in (int(c) for c in args.clients.split(",")):
-            groups = {k: v for k, v in procs.labelled(suffix).items() if k.startswith(app_id)}
+            groups = {k: v for k, v in procs.labelled(suffix).items() if app_id in k}
             cpu_before = procs.snapshot_cpu(groups)
             threads_before = _status(worker, "Threads")
             started = time.perf_counter()

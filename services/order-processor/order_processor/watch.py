@@ -81,17 +81,19 @@ class OrderWatch:
 
         ``OrderNotFoundError`` for an unknown order, at once."""
         deadline = time.monotonic() + wait_s
+        if wait_s <= 0:
+            return self._orders.status(order_id)
+        # The slot first: beyond the bound the answer (503) costs no read of daprd.
         # Listening before the first read: a ring between the read and the wait is kept.
-        with self._bell.listen(order_id) as rung:
+        with self._slot(), self._bell.listen(order_id) as rung:
             # Read first: an unknown order is a 404 at once (daprd's wait would wait for it),
             # and news the client has not seen yet needs no wait.
             current = self._orders.status(order_id)
-            if wait_s <= 0 or _is_news(current, any_step, step):
+            if _is_news(current, any_step, step):
                 return current
-            with self._slot():
-                if any_step:
-                    return self._next_step(order_id, rung, step, deadline)
-                return self._end(order_id, wait_s)
+            if any_step:
+                return self._next_step(order_id, rung, step, deadline)
+            return self._end(order_id, wait_s)
 
     def _end(self, order_id: str, wait_s: int) -> OrderStatus:
         try:
