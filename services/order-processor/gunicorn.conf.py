@@ -16,7 +16,12 @@ from servicekit.workers import is_own_exit, stop_gracefully_on_quit
 bind = f"0.0.0.0:{os.environ.get('APP_PORT', '8080')}"
 worker_class = "gthread"
 workers = 1
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+# Long polls (GET /orders/<id>?wait=) each hold a thread while they wait: at most
+# MAX_WAITING_REQUESTS of them (Settings), on threads of their own on top of GUNICORN_THREADS,
+# so waiting clients never take the threads other requests need. An idle thread costs ~no CPU.
+threads = int(os.environ.get("GUNICORN_THREADS", "8")) + int(
+    os.environ.get("MAX_WAITING_REQUESTS", "32")
+)
 wsgi_app = "order_processor:create_app()"
 # Never load the app in the master: the runtime and its gRPC channels belong to the worker.
 preload_app = False

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.integration.harness import ZIPKIN_URL, wait_until
-from tests.integration.system import PAYMENT_DECLINE_OVER, OrderApi, running_system
+from tests.integration.system import PAYMENT_DECLINE_OVER, OrderApi, Plan, running_system
 
 Span = dict[str, Any]
 APPS = ("order-processor", "inventory", "payment")
@@ -21,20 +21,36 @@ APP_SCOPES = ("opentelemetry.instrumentation.", "dapr.ext.workflow.")
 SIDECAR_SCOPES = ("dapr-diagnostics", "durabletask")
 
 
+# Every app span of this module's system carries this tag (OpenTelemetry resource attribute),
+# so its traces can be told from those of anything else reporting to the shared Zipkin.
+RUN = uuid.uuid4().hex
+RUN_TAG = "test.run"
+
+
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrderApi]:
-    with running_system(tmp_path_factory.mktemp("system")) as system:
-        yield OrderApi(system)
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plan]:
+    env = {"OTEL_RESOURCE_ATTRIBUTES": f"{RUN_TAG}={RUN}"}
+    with running_system(tmp_path_factory.mktemp("system"), env) as plan:
+        yield plan
 
 
-def order_traces(order_id: str) -> list[list[Span]]:
+@pytest.fixture(scope="module")
+def api(system: Plan) -> OrderApi:
+    return OrderApi(system)
+
+
+def traces_tagged(tag: str, value: str, limit: int = 10) -> list[list[Span]]:
     response = httpx.get(
         f"{ZIPKIN_URL}/api/v2/traces",
-        params={"annotationQuery": f"order.id={order_id}", "lookback": 3_600_000, "limit": 10},
+        params={"annotationQuery": f"{tag}={value}", "lookback": 3_600_000, "limit": limit},
         timeout=5,
     )
     response.raise_for_status()
     return list(response.json())
+
+
+def order_traces(order_id: str) -> list[list[Span]]:
+    return traces_tagged("order.id", order_id)
 
 
 def scope(span: Span) -> str:
@@ -51,38 +67,50 @@ def activity_spans(spans: list[Span]) -> list[str]:
     ]
 
 
+def orphans(spans: list[Span]) -> list[str]:
+    """Spans whose parent is not (yet) in the trace."""
+    ids = {span["id"] for span in spans}
+    return [span["name"] for span in spans if span.get("parentId") and span["parentId"] not in ids]
+
+
+def reporters(spans: list[Span]) -> set[tuple[str, str]]:
+    """(service, "app" or "sidecar") of every process that reported spans of the trace."""
+    found = set()
+    for span in spans:
+        kind = "app" if scope(span).startswith(APP_SCOPES) else None
+        kind = "sidecar" if scope(span) in SIDECAR_SCOPES else kind
+        if kind:
+            found.add((span["localEndpoint"]["serviceName"], kind))
+    return found
+
+
 def collect_trace(order_id: str, *, last_activity: str) -> list[Span]:
-    """Spans reach Zipkin in batches, from six processes: wait until the last ones are in."""
+    """Spans reach Zipkin in batches, from six processes (each app's exporter sends every few
+    seconds, and later on a busy machine): judge the trace only once it is whole, i.e. no span
+    misses its parent, every app and every sidecar has reported, and the last activity is in."""
     found: list[list[Span]] = []
+    expected = {(app, kind) for app in APPS for kind in ("app", "sidecar")}
 
     def complete() -> bool:
         found[:] = order_traces(order_id)
         spans = [span for trace in found for span in trace]
-        served = {
-            span["localEndpoint"]["serviceName"]
-            for span in spans
-            if span.get("kind") == "SERVER" and scope(span).startswith(APP_SCOPES)
-        }
         activities = activity_spans(spans)
         return (
-            served >= {"inventory", "payment"}
+            not orphans(spans)
+            and reporters(spans) >= expected
             and bool(activities)
             and activities[-1] == last_activity
         )
 
-    wait_until(complete, deadline_s=60, what=f"trace of order {order_id} in Zipkin")
+    wait_until(complete, deadline_s=90, what=f"whole trace of order {order_id} in Zipkin")
     assert len(found) == 1, f"{len(found)} traces for order {order_id}"
     return found[0]
 
 
 def assert_one_connected_trace(spans: list[Span]) -> None:
     assert len({span["traceId"] for span in spans}) == 1
-    ids = {span["id"] for span in spans}
-    orphans = [
-        span["name"] for span in spans if span.get("parentId") and span["parentId"] not in ids
-    ]
     roots = [span["name"] for span in spans if not span.get("parentId")]
-    assert orphans == []
+    assert orphans(spans) == []
     assert roots == ["post /orders"]
 
 
@@ -144,3 +172,35 @@ def test_a_declined_payment_is_traced_with_its_error(api: OrderApi) -> None:
         ("order-processor", "activity: process_payment_activity"),
         ("payment", "post /payments"),
     }
+
+
+def test_probes_and_the_workflow_worker_s_housekeeping_leave_no_trace(
+    system: Plan, api: OrderApi
+) -> None:
+    # What kubelet and daprd's app health check do, every few seconds; /readyz asks the
+    # sidecar or the workflow engine, which would trace the call if asked to.
+    for app in system.apps.values():
+        for path in ("/healthz", "/readyz"):
+            for _ in range(3):
+                assert httpx.get(f"{app.url}{path}", timeout=5).status_code == 200
+    # An order after the probes: once its whole trace is in Zipkin, every app has exported
+    # what it recorded before it (each app's exporter sends its spans in the order they end).
+    item = f"item-{uuid.uuid4().hex[:12]}"
+    api.restock(item, quantity=10, unit_price=10)
+    order_id = api.place(item, 1)
+    assert api.wait_for(order_id)["result"]["processed"] is True
+    collect_trace(order_id, last_activity="notify_activity")
+
+    traces = traces_tagged(RUN_TAG, RUN, limit=10_000)
+
+    # Every trace of this system starts at a request someone made to an app (an order, a
+    # restock, a status read): none at a probe, none at a call the app made by itself.
+    roots = {
+        (span["localEndpoint"]["serviceName"], span.get("kind"), span["name"])
+        for trace in traces
+        for span in trace
+        if not span.get("parentId")
+    }
+    assert roots, "no trace of this run found"
+    assert {root for root in roots if root[1] != "SERVER"} == set()
+    assert {root for root in roots if "healthz" in root[2] or "readyz" in root[2]} == set()

@@ -238,7 +238,8 @@ def create_probes_blueprint(is_ready: Callable[[], bool]) -> Blueprint:
     def readyz() -> tuple[dict[str, Any], int]:
         """200 {"status": "ready"}; 503 {"status": "not_ready"} until dependencies answer."""
         try:
-            ready = is_ready()
+            with tracing.untraced():
+                ready = is_ready()
         except Exception:
             logger.warning("Readiness check raised", exc_info=True)
             ready = False

@@ -11,6 +11,7 @@ from order_processor.routes import inventory_bp, openapi_bp, orders_bp, payments
 from order_processor.runtime import Runtime, WorkflowWorker
 from order_processor.service import OrderService, WorkflowClient, dapr_workflow_client
 from order_processor.settings import Settings
+from order_processor.watch import OrderWatch
 from servicekit import web
 from servicekit.invoke import DaprInvoker
 
@@ -30,16 +31,18 @@ def create_app(
     inventory = InventoryClient(invoker, settings.inventory_app_id)
     payment = PaymentClient(invoker, settings.payment_app_id)
     worker = WorkflowWorker(activities.ActivityClients(inventory, payment), runtime)
+    orders = OrderService(
+        approval_timeout_seconds=settings.approval_timeout_seconds,
+        client_factory=workflow_client_factory or dapr_workflow_client,
+    )
     processor = OrderProcessor(
         settings=settings,
         invoker=invoker,
         inventory=inventory,
         payment=payment,
-        orders=OrderService(
-            approval_timeout_seconds=settings.approval_timeout_seconds,
-            client_factory=workflow_client_factory or dapr_workflow_client,
-        ),
+        orders=orders,
         worker=worker,
+        watch=OrderWatch(orders, max_waiting=settings.max_waiting_requests),
     )
     processor.init_app(app)
 

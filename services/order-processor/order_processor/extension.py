@@ -14,6 +14,7 @@ from order_processor.demo import start_demo
 from order_processor.runtime import WorkflowWorker
 from order_processor.service import OrderService
 from order_processor.settings import Settings
+from order_processor.watch import OrderWatch
 from servicekit.invoke import DaprInvoker
 
 KEY = "order_processor"
@@ -27,6 +28,7 @@ class OrderProcessor:
     payment: PaymentClient
     orders: OrderService
     worker: WorkflowWorker
+    watch: OrderWatch
     stopping: threading.Event = field(default_factory=threading.Event)
     # With RUN_DEMO the app is ready only once the demo order is done, so whatever a user (or
     # the README's test) does next sees the demo's stock, not a race with it.

@@ -13,6 +13,7 @@ from dapr.ext.workflow.logger import LoggerOptions
 
 from order_processor import activities
 from order_processor.workflow import order_processing_workflow
+from servicekit import tracing
 
 # How long start() waits for the work-item stream to the sidecar, through the SDK.
 WORKER_READY_TIMEOUT_SECONDS = 60.0
@@ -25,6 +26,8 @@ wfr = WorkflowRuntime(
     # Records go to the root logger (our format and context), not to a second handler.
     logger_options=LoggerOptions(log_handler=logging.NullHandler()),
     maximum_thread_pool_workers=ACTIVITY_THREADS,
+    # The worker's own calls (work-item stream, completions) are no trace of their own.
+    interceptors=[tracing.OutsideTracesUntraced()],
     worker_ready_timeout=WORKER_READY_TIMEOUT_SECONDS,
 )
 wfr.register_workflow(order_processing_workflow)

@@ -83,6 +83,9 @@ def _not_a_torn_read(record: logging.LogRecord) -> bool:
 
 def dapr_workflow_client() -> WorkflowClient:
     logging.getLogger("DaprWorkflowClient").addFilter(_not_a_torn_read)
+    # Its INFO lines ("Starting new ... instance", "Waiting up to 30s ...", "Instance ...
+    # completed.") repeat ours, one to three per order and long poll, each a write to stdout.
+    logging.getLogger("durabletask-client").setLevel(logging.WARNING)
     # Records go to the root logger (our format and context), not to a second handler.
     client: WorkflowClient = DaprWorkflowClient(
         logger_options=LoggerOptions(log_handler=logging.NullHandler())
@@ -111,6 +114,16 @@ def _runtime_status(state: WorkflowState) -> RuntimeStatus:
 def _step(state: WorkflowState) -> Step | None:
     value = state.serialized_custom_status
     return cast(Step, value) if value in _STEPS else None
+
+
+def order_status(order_id: str, state: WorkflowState) -> OrderStatus:
+    """What the API says of an order, from its workflow's state."""
+    result = None
+    if state.runtime_status == WorkflowStatus.COMPLETED and state.serialized_output:
+        result = OrderResult.model_validate_json(state.serialized_output)
+    return OrderStatus(
+        order_id=order_id, status=_runtime_status(state), step=_step(state), result=result
+    )
 
 
 class OrderService:
@@ -194,12 +207,7 @@ class OrderService:
         state = self._state(order_id)
         if state is None:
             raise OrderNotFoundError(order_id)
-        result = None
-        if state.runtime_status == WorkflowStatus.COMPLETED and state.serialized_output:
-            result = OrderResult.model_validate_json(state.serialized_output)
-        return OrderStatus(
-            order_id=order_id, status=_runtime_status(state), step=_step(state), result=result
-        )
+        return order_status(order_id, state)
 
     def decide_approval(self, order_id: str, decision: ApprovalDecision) -> None:
         """Deliver a manager's decision to an order that is waiting for one."""

@@ -45,6 +45,7 @@ from contracts.orders import (
     Step,
 )
 from contracts.payments import Payment, PaymentRequest
+from order_processor import bell
 from order_processor.activities import (
     notify_activity,
     process_payment_activity,
@@ -223,6 +224,10 @@ def _not_processed(
 
 def _step(ctx: DaprWorkflowContext, step: Step) -> None:
     ctx.set_custom_status(step)
+    # Wakes this process's long polls for the order (order_processor.watch): no I/O, no
+    # workflow state. Replaying too: daprd hands the first episode its start as history, so
+    # the first step is set while "replaying"; a replayed step costs a waiter one more read.
+    bell.ring(ctx.instance_id)
 
 
 def _log(ctx: DaprWorkflowContext, message: str, *args: object) -> None:

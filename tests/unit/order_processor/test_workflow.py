@@ -17,6 +17,7 @@ from dapr.ext.workflow._durabletask.internal import protos as pb
 from dapr.ext.workflow._durabletask.internal.shared import from_json, to_json
 from pydantic import BaseModel
 
+import order_processor.bell
 from contracts.orders import (
     ApprovalDecision,
     InventoryCheck,
@@ -26,6 +27,7 @@ from contracts.orders import (
     OrderResult,
 )
 from contracts.payments import Payment
+from order_processor.bell import StepBell
 from order_processor.workflow import (
     APPROVAL_EVENT,
     APPROVAL_THRESHOLD_USD,
@@ -523,3 +525,16 @@ def test_live_run_logs_with_the_order_id(caplog: pytest.LogCaptureFixture) -> No
     record = next(r for r in caplog.records if r.name == "order_processing_workflow")
     assert ORDER_ID in record.getMessage()
     assert run.result is None
+
+
+@pytest.mark.parametrize("replaying", [False, True])
+def test_each_step_rings_this_process_s_long_polls(
+    replaying: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bell = StepBell(remember_s=0.0)
+    monkeypatch.setattr(order_processor.bell, "BELL", bell)
+    with bell.listen(ORDER_ID) as rung:
+        Run(order(), replaying=replaying)  # runs up to the first activity: verifying
+
+    # Replaying too: the SDK runs an order's first step with its start event as history.
+    assert rung.is_set()
