@@ -18,20 +18,7 @@ started=$SECONDS
 ready_deadline_s=${CLUSTER_READY_DEADLINE_S:-300}
 pki=$cluster_dir/pki
 mkdir -p "$pki"
-
-# --- packages, binaries, images -------------------------------------------------------------
-
-# containerd, runc, CNI plugins and etcd from Debian; buildah and debootstrap build the images.
-packages=(containerd runc containernetworking-plugins etcd-server docker-registry iptables conntrack
-  buildah debootstrap openssl gcc libc6-dev curl iproute2)
-missing=()
-for p in "${packages[@]}"; do dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  say "installing Debian packages: ${missing[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-"$root/scripts/install-dapr.sh"
-"$root/scripts/cluster/build.sh"
+containerd_dir=$cluster_dir/containerd
 
 wait_for() { # what, command...: retry the command until it succeeds or the deadline passes
   local what=$1 deadline=$((SECONDS + ready_deadline_s))
@@ -42,35 +29,48 @@ wait_for() { # what, command...: retry the command until it succeeds or the dead
   done
 }
 
-# --- the sysctls the kubelet, kube-proxy and the CNI change, recorded once for cluster-down ----
+# --- one function per component; each skips what is already done ----------------------------
 
-sysctls=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables
-  vm.overcommit_memory kernel.panic kernel.panic_on_oops net.ipv4.conf.all.route_localnet)
-if [ ! -f "$cluster_dir/sysctls.before" ]; then
-  for key in "${sysctls[@]}"; do
-    value=$(sysctl -n "$key" 2>/dev/null) && echo "$key=$value"
-  done > "$cluster_dir/sysctls.before"
-fi
-sysctl -q -w net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1
+install_tools() { # Debian packages, the Dapr runtime, the cluster's binaries
+  local packages missing p
+  packages=(containerd runc containernetworking-plugins etcd-server docker-registry iptables conntrack
+    buildah debootstrap openssl gcc libc6-dev curl iproute2)
+  missing=()
+  for p in "${packages[@]}"; do dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "installing Debian packages: ${missing[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  "$root/scripts/install-dapr.sh"
+  "$root/scripts/cluster/build.sh"
+}
 
-# The kubelet links container logs into /var/log/containers and libcni caches results in
-# /var/lib/cni, outside any folder of ours: note which of them we create, for cluster-down.
-for dir in /var/log/containers /var/lib/cni; do
-  marker=$cluster_dir/$(echo "${dir#/}" | tr / -).ours
-  if [ ! -d "$dir" ]; then mkdir -p "$dir" && touch "$marker"; fi
-done
+prepare_host() { # the sysctls the kubelet, kube-proxy and the CNI change, recorded once for cluster-down
+  local sysctls key value dir marker
+  sysctls=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables
+    vm.overcommit_memory kernel.panic kernel.panic_on_oops net.ipv4.conf.all.route_localnet)
+  if [ ! -f "$cluster_dir/sysctls.before" ]; then
+    for key in "${sysctls[@]}"; do
+      value=$(sysctl -n "$key" 2>/dev/null) && echo "$key=$value"
+    done > "$cluster_dir/sysctls.before"
+  fi
+  sysctl -q -w net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1
 
-# --- the node's address: a bridge of our own -------------------------------------------------
+  # The kubelet links container logs into /var/log/containers and libcni caches results in
+  # /var/lib/cni, outside any folder of ours: note which of them we create, for cluster-down.
+  for dir in /var/log/containers /var/lib/cni; do
+    marker=$cluster_dir/$(echo "${dir#/}" | tr / -).ours
+    if [ ! -d "$dir" ]; then mkdir -p "$dir" && touch "$marker"; fi
+  done
+}
 
-# Pods reach the apiserver, and the apiserver the kubelet, at the bridge's address: nothing
-# listens on the machine's outside interfaces.
-if ! ip link show "$bridge" >/dev/null 2>&1; then
-  ip link add "$bridge" type bridge
-  ip addr add "$node_ip/16" dev "$bridge"
-fi
-ip link set "$bridge" up
-
-# --- certificates ---------------------------------------------------------------------------
+make_bridge() { # pods reach the apiserver, and the apiserver the kubelet, at the bridge's address
+  if ! ip link show "$bridge" >/dev/null 2>&1; then
+    ip link add "$bridge" type bridge
+    ip addr add "$node_ip/16" dev "$bridge"
+  fi
+  ip link set "$bridge" up
+}
 
 make_ca() {
   [ -f "$pki/ca.crt" ] && return
@@ -115,23 +115,25 @@ current-context: dapr-local
 YAML
 }
 
-make_ca
-make_cert apiserver "/CN=kube-apiserver" \
-  "IP:$node_ip,IP:127.0.0.1,IP:${service_cidr%.0/*}.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,DNS:localhost"
-make_cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
-make_cert kubelet "/O=system:nodes/CN=system:node:$node_name" "IP:$node_ip,DNS:$node_name"
-make_cert admin "/O=system:masters/CN=dapr-local-admin"
-make_cert controller-manager "/CN=system:kube-controller-manager"
-make_cert scheduler "/CN=system:kube-scheduler"
-make_cert kube-proxy "/CN=system:kube-proxy"
-for who in admin kubelet controller-manager scheduler kube-proxy; do
-  make_kubeconfig "$who" "$cluster_dir/$who.kubeconfig"
-done
 
-# --- registry, etcd, containerd ---------------------------------------------------------------
+make_certificates() {
+  make_ca
+  make_cert apiserver "/CN=kube-apiserver" \
+    "IP:$node_ip,IP:127.0.0.1,IP:${service_cidr%.0/*}.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,DNS:localhost"
+  make_cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
+  make_cert kubelet "/O=system:nodes/CN=system:node:$node_name" "IP:$node_ip,DNS:$node_name"
+  make_cert admin "/O=system:masters/CN=dapr-local-admin"
+  make_cert controller-manager "/CN=system:kube-controller-manager"
+  make_cert scheduler "/CN=system:kube-scheduler"
+  make_cert kube-proxy "/CN=system:kube-proxy"
+  for who in admin kubelet controller-manager scheduler kube-proxy; do
+    make_kubeconfig "$who" "$cluster_dir/$who.kubeconfig"
+  done
+}
 
-mkdir -p "$cache_dir/cluster/registry"
-write_config "$cluster_dir/registry.yml" <<YAML
+start_registry() {
+  mkdir -p "$cache_dir/cluster/registry"
+  write_config "$cluster_dir/registry.yml" <<YAML
 version: 0.1
 storage:
   filesystem:
@@ -143,22 +145,25 @@ http:
 log:
   level: warn
 YAML
-start registry "$cluster_dir/registry.yml" docker-registry serve "$cluster_dir/registry.yml"
+  start registry "$cluster_dir/registry.yml" docker-registry serve "$cluster_dir/registry.yml"
+}
 
-start etcd - etcd --name dapr-local --data-dir "$cluster_dir/etcd" \
-  --listen-client-urls "http://$etcd" --advertise-client-urls "http://$etcd" \
-  --listen-peer-urls http://127.0.0.1:12380 --initial-advertise-peer-urls http://127.0.0.1:12380 \
-  --initial-cluster dapr-local=http://127.0.0.1:12380 --listen-metrics-urls http://127.0.0.1:12381
+start_etcd() {
+  start etcd - etcd --name dapr-local --data-dir "$cluster_dir/etcd" \
+    --listen-client-urls "http://$etcd" --advertise-client-urls "http://$etcd" \
+    --listen-peer-urls http://127.0.0.1:12380 --initial-advertise-peer-urls http://127.0.0.1:12380 \
+    --initial-cluster dapr-local=http://127.0.0.1:12380 --listen-metrics-urls http://127.0.0.1:12381
+}
 
-containerd_dir=$cluster_dir/containerd
-mkdir -p "$containerd_dir/certs.d/$registry" "$containerd_dir/certs.d/docker.io" "$cluster_dir/cni/net.d"
-# The local registry over plain HTTP, and as the mirror of docker.io for the third-party images
-# deploy/k8s names (redis, zipkin), so those manifests run as users run them.
-printf 'server = "http://%s"\n\n[host."http://%s"]\n  capabilities = ["pull", "resolve", "push"]\n' \
-  "$registry" "$registry" | write_config "$containerd_dir/certs.d/$registry/hosts.toml"
-printf 'server = "https://registry-1.docker.io"\n\n[host."http://%s"]\n  capabilities = ["pull", "resolve"]\n' \
-  "$registry" | write_config "$containerd_dir/certs.d/docker.io/hosts.toml"
-write_config "$containerd_dir/config.toml" <<TOML
+start_containerd() {
+  mkdir -p "$containerd_dir/certs.d/$registry" "$containerd_dir/certs.d/docker.io" "$cluster_dir/cni/net.d"
+  # The local registry over plain HTTP, and as the mirror of docker.io for the third-party images
+  # deploy/k8s names (redis, zipkin), so those manifests run as users run them.
+  printf 'server = "http://%s"\n\n[host."http://%s"]\n  capabilities = ["pull", "resolve", "push"]\n' \
+    "$registry" "$registry" | write_config "$containerd_dir/certs.d/$registry/hosts.toml"
+  printf 'server = "https://registry-1.docker.io"\n\n[host."http://%s"]\n  capabilities = ["pull", "resolve"]\n' \
+    "$registry" | write_config "$containerd_dir/certs.d/docker.io/hosts.toml"
+  write_config "$containerd_dir/config.toml" <<TOML
 version = 2
 root = "$containerd_dir/root"
 state = "$containerd_dir/state"
@@ -188,7 +193,7 @@ state = "$containerd_dir/state"
   [plugins."io.containerd.grpc.v1.cri".registry]
     config_path = "$containerd_dir/certs.d"
 TOML
-write_config "$cluster_dir/cni/net.d/10-dapr-local.conflist" <<JSON
+  write_config "$cluster_dir/cni/net.d/10-dapr-local.conflist" <<JSON
 {
   "cniVersion": "1.0.0",
   "name": "dapr-local",
@@ -210,42 +215,49 @@ write_config "$cluster_dir/cni/net.d/10-dapr-local.conflist" <<JSON
   ]
 }
 JSON
-start containerd "$containerd_dir/config.toml" containerd --config "$containerd_dir/config.toml"
+  start containerd "$containerd_dir/config.toml" containerd --config "$containerd_dir/config.toml"
+}
 
-wait_for "the registry" curl -fsS "http://$registry/v2/"
-"$root/scripts/cluster/images.sh"
+build_images() { # every image the cluster runs, into its registry
+  wait_for "the registry" curl -fsS "http://$registry/v2/"
+  "$root/scripts/cluster/images.sh"
+}
 
-# --- the control plane ------------------------------------------------------------------------
+start_apiserver() {
+  wait_for etcd curl -fsS "http://$etcd/health"
+  start kube-apiserver - kube-apiserver \
+    --etcd-servers="http://$etcd" --bind-address="$node_ip" --advertise-address="$node_ip" \
+    --secure-port="$apiserver_port" --service-cluster-ip-range="$service_cidr" \
+    --client-ca-file="$pki/ca.crt" --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
+    --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" \
+    --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
+    --kubelet-preferred-address-types=InternalIP,Hostname \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
+    --authorization-mode=Node,RBAC --allow-privileged=true --enable-admission-plugins=NodeRestriction \
+    --profiling=false
+  wait_for kube-apiserver kubectl get --raw /readyz
+}
 
-wait_for etcd curl -fsS "http://$etcd/health"
-start kube-apiserver - kube-apiserver \
-  --etcd-servers="http://$etcd" --bind-address="$node_ip" --advertise-address="$node_ip" \
-  --secure-port="$apiserver_port" --service-cluster-ip-range="$service_cidr" \
-  --client-ca-file="$pki/ca.crt" --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
-  --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" \
-  --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
-  --kubelet-preferred-address-types=InternalIP,Hostname \
-  --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-  --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
-  --authorization-mode=Node,RBAC --allow-privileged=true --enable-admission-plugins=NodeRestriction \
-  --profiling=false
-wait_for kube-apiserver kubectl get --raw /readyz
+start_controller_manager() {
+  start kube-controller-manager - kube-controller-manager \
+    --kubeconfig="$cluster_dir/controller-manager.kubeconfig" \
+    --authentication-kubeconfig="$cluster_dir/controller-manager.kubeconfig" \
+    --authorization-kubeconfig="$cluster_dir/controller-manager.kubeconfig" \
+    --bind-address=127.0.0.1 --cluster-signing-cert-file="$pki/ca.crt" --cluster-signing-key-file="$pki/ca.key" \
+    --root-ca-file="$pki/ca.crt" --service-account-private-key-file="$pki/sa.key" \
+    --use-service-account-credentials=true --allocate-node-cidrs=false --profiling=false
+}
 
-start kube-controller-manager - kube-controller-manager \
-  --kubeconfig="$cluster_dir/controller-manager.kubeconfig" \
-  --authentication-kubeconfig="$cluster_dir/controller-manager.kubeconfig" \
-  --authorization-kubeconfig="$cluster_dir/controller-manager.kubeconfig" \
-  --bind-address=127.0.0.1 --cluster-signing-cert-file="$pki/ca.crt" --cluster-signing-key-file="$pki/ca.key" \
-  --root-ca-file="$pki/ca.crt" --service-account-private-key-file="$pki/sa.key" \
-  --use-service-account-credentials=true --allocate-node-cidrs=false --profiling=false
-start kube-scheduler - kube-scheduler --kubeconfig="$cluster_dir/scheduler.kubeconfig" \
-  --authentication-kubeconfig="$cluster_dir/scheduler.kubeconfig" \
-  --authorization-kubeconfig="$cluster_dir/scheduler.kubeconfig" --bind-address=127.0.0.1 --profiling=false
+start_scheduler() {
+  start kube-scheduler - kube-scheduler --kubeconfig="$cluster_dir/scheduler.kubeconfig" \
+    --authentication-kubeconfig="$cluster_dir/scheduler.kubeconfig" \
+    --authorization-kubeconfig="$cluster_dir/scheduler.kubeconfig" --bind-address=127.0.0.1 --profiling=false
+}
 
-# --- the node -----------------------------------------------------------------------------------
-
-wait_for containerd ctr --address "$containerd_dir/containerd.sock" version
-write_config "$cluster_dir/kubelet.yaml" <<YAML
+start_kubelet() {
+  wait_for containerd ctr --address "$containerd_dir/containerd.sock" version
+  write_config "$cluster_dir/kubelet.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: $node_ip
@@ -271,10 +283,12 @@ imageGCHighThresholdPercent: 100
 serializeImagePulls: false
 podLogsDir: $cluster_dir/pod-logs
 YAML
-start kubelet "$cluster_dir/kubelet.yaml" kubelet --config="$cluster_dir/kubelet.yaml" --kubeconfig="$cluster_dir/kubelet.kubeconfig" \
-  --root-dir="$cluster_dir/kubelet" --hostname-override="$node_name" --node-ip="$node_ip"
+  start kubelet "$cluster_dir/kubelet.yaml" kubelet --config="$cluster_dir/kubelet.yaml" --kubeconfig="$cluster_dir/kubelet.kubeconfig" \
+    --root-dir="$cluster_dir/kubelet" --hostname-override="$node_name" --node-ip="$node_ip"
+}
 
-write_config "$cluster_dir/kube-proxy.yaml" <<YAML
+start_kube_proxy() {
+  write_config "$cluster_dir/kube-proxy.yaml" <<YAML
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $cluster_dir/kube-proxy.kubeconfig}
@@ -289,31 +303,51 @@ conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeou
 iptables: {localhostNodePorts: false}
 nodePortAddresses: [primary]
 YAML
-start kube-proxy "$cluster_dir/kube-proxy.yaml" kube-proxy --config="$cluster_dir/kube-proxy.yaml"
+  start kube-proxy "$cluster_dir/kube-proxy.yaml" kube-proxy --config="$cluster_dir/kube-proxy.yaml"
+}
 
+install_coredns() {
+  local coredns_image
+  coredns_image=$registry/local/coredns:$(module_version "$root/tools/coredns" github.com/coredns/coredns | sed 's/^v//')
+  sed "s|image: coredns\$|image: $coredns_image|" "$root/deploy/local-cluster/coredns.yaml" | kubectl apply -f - >/dev/null
+  kubectl -n kube-system rollout status deployment/coredns --timeout="${ready_deadline_s}s" >/dev/null
+}
+
+install_dapr() { # Dapr's control plane, from the chart in the dapr module, as users install it
+  local dapr_version chart values dapr_stamp workload
+  dapr_version=$(module_version "$root/tools/dapr-runtime" github.com/dapr/dapr | sed 's/^v//')
+  chart=$(cd "$root/tools/dapr-runtime" && go list -m -f '{{.Dir}}' github.com/dapr/dapr)/charts/dapr
+  values=$root/deploy/local-cluster/dapr-values.yaml
+  dapr_stamp="$dapr_version $(sha256sum < "$values" | cut -c1-16)"
+  if ! helm status dapr -n dapr-system >/dev/null 2>&1 || [ "$(cat "$cluster_dir/dapr.stamp" 2>/dev/null)" != "$dapr_stamp" ]; then
+    say "installing Dapr $dapr_version from its Helm chart"
+    helm upgrade --install dapr "$chart" --namespace dapr-system --create-namespace --values "$values" \
+      --set "global.registry=$registry/dapr" --set "global.tag=$dapr_version" \
+      --wait --timeout "${ready_deadline_s}s" >/dev/null
+    echo "$dapr_stamp" > "$cluster_dir/dapr.stamp"
+  fi
+  for workload in deployment/dapr-operator deployment/dapr-sidecar-injector deployment/dapr-sentry \
+    statefulset/dapr-placement-server statefulset/dapr-scheduler-server; do
+    kubectl -n dapr-system rollout status "$workload" --timeout="${ready_deadline_s}s" >/dev/null
+  done
+}
+
+install_tools
+prepare_host
+make_bridge
+make_certificates
+start_registry
+start_etcd
+start_containerd
+build_images
+start_apiserver
+start_controller_manager
+start_scheduler
+start_kubelet
+start_kube_proxy
 wait_for "the node" kubectl wait --for=condition=Ready "node/$node_name" --timeout=5s
-
-# --- cluster DNS and Dapr ----------------------------------------------------------------------
-
-coredns_image=$registry/local/coredns:$(module_version "$root/tools/coredns" github.com/coredns/coredns | sed 's/^v//')
-sed "s|image: coredns\$|image: $coredns_image|" "$root/deploy/local-cluster/coredns.yaml" | kubectl apply -f - >/dev/null
-kubectl -n kube-system rollout status deployment/coredns --timeout="${ready_deadline_s}s" >/dev/null
-
-dapr_version=$(module_version "$root/tools/dapr-runtime" github.com/dapr/dapr | sed 's/^v//')
-chart=$(cd "$root/tools/dapr-runtime" && go list -m -f '{{.Dir}}' github.com/dapr/dapr)/charts/dapr
-values=$root/deploy/local-cluster/dapr-values.yaml
-dapr_stamp="$dapr_version $(sha256sum < "$values" | cut -c1-16)"
-if ! helm status dapr -n dapr-system >/dev/null 2>&1 || [ "$(cat "$cluster_dir/dapr.stamp" 2>/dev/null)" != "$dapr_stamp" ]; then
-  say "installing Dapr $dapr_version from its Helm chart"
-  helm upgrade --install dapr "$chart" --namespace dapr-system --create-namespace --values "$values" \
-    --set "global.registry=$registry/dapr" --set "global.tag=$dapr_version" \
-    --wait --timeout "${ready_deadline_s}s" >/dev/null
-  echo "$dapr_stamp" > "$cluster_dir/dapr.stamp"
-fi
-for workload in deployment/dapr-operator deployment/dapr-sidecar-injector deployment/dapr-sentry \
-  statefulset/dapr-placement-server statefulset/dapr-scheduler-server; do
-  kubectl -n dapr-system rollout status "$workload" --timeout="${ready_deadline_s}s" >/dev/null
-done
+install_coredns
+install_dapr
 
 say "cluster ready in $((SECONDS - started)) s; logs in $log_dir"
 echo "export KUBECONFIG=$KUBECONFIG"
