@@ -15,7 +15,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import inventory
 import payment
 from inventory.settings import Settings as InventorySettings
-from order_processor import activities
 from payment.settings import Settings as PaymentSettings
 from servicekit import tracing
 from servicekit.invoke import DaprInvoker
@@ -74,12 +73,6 @@ def invoker(mesh: DaprMesh) -> Iterator[DaprInvoker]:
     client = DaprInvoker(ServiceSettings(app_id="order-processor"), transport=mesh.transport())
     yield client
     client.close()
-
-
-@pytest.fixture(autouse=True)
-def _no_activity_clients_leak() -> Iterator[None]:
-    yield
-    activities.configure(None)
 
 
 @pytest.fixture

@@ -15,17 +15,17 @@ from pydantic import ValidationError
 from contracts.orders import (
     ApprovalDecision,
     OrderAccepted,
-    OrderPayload,
     OrderRequest,
     OrderResult,
     OrderStatus,
     RuntimeStatus,
     Step,
 )
-from order_processor.workflow import APPROVAL_EVENT, order_processing_workflow
+from order_processor import names
+from order_processor.messages import OrderPayload
+from order_processor.workflow import APPROVAL_EVENT
 from servicekit import logs, tracing
 
-WORKFLOW_NAME = order_processing_workflow.__name__
 # Fixed forever: changing it would turn every retried request into a new order.
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0c1b7e-3f0a-4c56-9a51-0d6f3e1a2c47")
 
@@ -155,7 +155,7 @@ class OrderService:
         with logs.log_context(order_id=order_id):
             try:
                 self.client.schedule_new_workflow(
-                    WORKFLOW_NAME, input=payload, instance_id=order_id
+                    names.WORKFLOW, input=payload, instance_id=order_id
                 )
             except Exception:
                 # A concurrent request with the same key may have scheduled it first.

@@ -98,7 +98,7 @@ def test_demo_runs_after_the_worker_starts_only_when_asked(
             Settings(run_demo=run_demo),
             invoker=invoker,
             workflow_client_factory=lambda: workflow_client,
-            runtime=FakeRuntime(),
+            runtime_factory=FakeRuntime,
         )
         monkeypatch.setattr(extension, "start_demo", recording_start_demo)
         extension.start(app)
@@ -142,7 +142,7 @@ def test_with_the_demo_the_app_is_ready_only_once_the_demo_is_done(
         Settings(run_demo=True, demo_timeout_seconds=600),
         invoker=invoker,
         workflow_client_factory=lambda: workflow_client,
-        runtime=FakeRuntime(),
+        runtime_factory=FakeRuntime,
     )
     processor = app.extensions[extension.KEY]
     probe = app.test_client()

@@ -12,8 +12,8 @@ from flask.testing import FlaskClient
 
 import inventory
 import order_processor
-from contracts.orders import OrderPayload
 from inventory.settings import Settings as InventorySettings
+from order_processor.messages import OrderPayload
 from order_processor.service import order_id_for
 from order_processor.settings import Settings
 from servicekit.invoke import DaprInvoker
@@ -554,7 +554,7 @@ def test_the_edge_reaches_a_token_guarded_inventory_through_its_sidecar(
         Settings(app_api_token="s3cret"),
         invoker=invoker,
         workflow_client_factory=lambda: workflow_client,
-        runtime=FakeRuntime(),
+        runtime_factory=FakeRuntime,
     ).test_client()
 
     response = edge.put("/inventory/cars", json={"quantity": 1, "unit_price": 1})
