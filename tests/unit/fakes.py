@@ -33,6 +33,14 @@ class FakeRpcError(grpc.RpcError):
         return self._details
 
 
+# How daprd 1.18 fails a workflow-state read that races the workflow's save (dapr/dapr#10242).
+TORN_READ = FakeRpcError(
+    grpc.StatusCode.UNKNOWN,
+    "workflow 'abc': inbox key 'inbox-000000' declared in metadata (inboxLength=1) but missing "
+    "from state store (transient store read failure or partial save?)",
+)
+
+
 class FakeStateClient:
     """In-memory Dapr state API, per store name, as the Redis and in-memory stores behave.
 

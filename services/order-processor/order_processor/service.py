@@ -1,8 +1,8 @@
-"""Placing and following orders through the Dapr workflow client; the API and the demo share it."""
+"""Placing and following orders through the Dapr workflow client, and how a workflow's
+runtime status and custom status map onto the order API."""
 
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, cast, get_args
@@ -21,7 +21,7 @@ from contracts.orders import (
     RuntimeStatus,
     Step,
 )
-from order_processor import names
+from order_processor import names, torn_reads
 from order_processor.messages import OrderPayload
 from order_processor.workflow import APPROVAL_EVENT
 from servicekit import logs, tracing
@@ -31,13 +31,6 @@ IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0c1b7e-3f0a-4c56-9a51-0d6f3e1a2c47")
 
 # An instance id no order ever has (order ids are hex): asking for it costs one lookup.
 READINESS_PROBE_ID = "readiness-probe"
-
-# dapr/dapr#10242 (runtime 1.18.x): daprd reads a workflow's metadata and its inbox in two calls,
-# so a read that lands while the workflow saves can fail with UNKNOWN "... declared in metadata
-# ... but missing from state store". Nothing is wrong on disk and the next read succeeds, so a
-# status read tries again after these pauses before it answers 503.
-TORN_READ_DETAIL = "missing from state store"
-TORN_READ_RETRY_DELAYS_S = (0.025, 0.05, 0.1, 0.2)
 
 logger = logging.getLogger("order_processor.service")
 
@@ -76,13 +69,8 @@ class NotAwaitingApprovalError(Exception):
     pass
 
 
-def _not_a_torn_read(record: logging.LogRecord) -> bool:
-    """The SDK logs each failed state read as an ERROR; OrderService reads a torn one again."""
-    return TORN_READ_DETAIL not in record.getMessage()
-
-
 def dapr_workflow_client() -> WorkflowClient:
-    logging.getLogger("DaprWorkflowClient").addFilter(_not_a_torn_read)
+    torn_reads.quiet_sdk_log()
     # Records go to the root logger (our format and context), not to a second handler.
     client: WorkflowClient = DaprWorkflowClient(
         logger_options=LoggerOptions(log_handler=logging.NullHandler())
@@ -97,10 +85,6 @@ def order_id_for(idempotency_key: str) -> str:
 
 _RUNTIME_STATUSES = frozenset(get_args(RuntimeStatus))
 _STEPS = frozenset(get_args(Step))
-
-
-def is_torn_read(error: grpc.RpcError) -> bool:
-    return error.code() == grpc.StatusCode.UNKNOWN and TORN_READ_DETAIL in (error.details() or "")
 
 
 def _runtime_status(state: WorkflowState) -> RuntimeStatus:
@@ -119,7 +103,7 @@ class OrderService:
         *,
         approval_timeout_seconds: int,
         client_factory: Callable[[], WorkflowClient] = dapr_workflow_client,
-        torn_read_retry_delays_s: Sequence[float] = TORN_READ_RETRY_DELAYS_S,
+        torn_read_retry_delays_s: Sequence[float] = torn_reads.RETRY_DELAYS_S,
     ) -> None:
         self.approval_timeout_seconds = approval_timeout_seconds
         self._client_factory = client_factory
@@ -168,15 +152,10 @@ class OrderService:
 
     def _state(self, order_id: str) -> WorkflowState | None:
         """The workflow's state, read again while a read races the workflow's own save."""
-        for delay_s in self._torn_read_retry_delays_s:
-            try:
-                return self.client.get_workflow_state(order_id, fetch_payloads=True)
-            except grpc.RpcError as err:
-                if not is_torn_read(err):
-                    raise
-                logger.debug("Order %s: state read raced a save; reading again", order_id)
-            time.sleep(delay_s)
-        return self.client.get_workflow_state(order_id, fetch_payloads=True)
+        return torn_reads.read(
+            lambda: self.client.get_workflow_state(order_id, fetch_payloads=True),
+            self._torn_read_retry_delays_s,
+        )
 
     def _existing(self, order_id: str, request: OrderRequest) -> OrderAccepted | None:
         state = self._state(order_id)
