@@ -193,14 +193,6 @@ class OrderService:
         self.client.raise_workflow_event(order_id, APPROVAL_EVENT, data=decision)
         logger.info("Approval decision for order %s: approved=%s", order_id, decision.approved)
 
-    def wait_for_completion(self, order_id: str, *, timeout_seconds: int) -> WorkflowState:
-        state = self.client.wait_for_workflow_completion(
-            order_id, fetch_payloads=True, timeout_in_seconds=timeout_seconds
-        )
-        if state is None:
-            raise OrderNotFoundError(order_id)
-        return state
-
     def reaches_engine(self) -> bool:
         """Whether the workflow engine answers this process's client now. After a sidecar
         restart gRPC holds the channel in reconnect backoff for a while, so readiness asks."""
