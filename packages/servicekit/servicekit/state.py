@@ -59,6 +59,11 @@ class ETagConflictError(Exception):
     """Someone else wrote the key since we read it (or it exists on a first write)."""
 
 
+class ContentionError(Exception):
+    """Too many concurrent writers on one key, after every attempt; the caller should retry
+    later (the services answer 503)."""
+
+
 @dataclass(frozen=True)
 class Versioned(Generic[M]):
     """A value read with the ETag to write it back with; ``value`` is None for a missing key."""

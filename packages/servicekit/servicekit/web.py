@@ -9,21 +9,25 @@ A dependency that is down is a 503 (worth a retry); one that answers unexpectedl
 import hmac
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import grpc
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from contracts.errors import ErrorBody, FieldError
 from servicekit import logs, tracing
-from servicekit.invoke import ServiceError, TransientError
-from servicekit.settings import ServiceSettings
+from servicekit.invoke import DaprInvoker, ServiceError, TransientError
+from servicekit.settings import ServiceSettings, StoreSettings
+from servicekit.state import ContentionError, StateClient, StateStore
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
+S = TypeVar("S")
+
+STORE_KEY = "servicekit.store"
 
 logger = logging.getLogger("servicekit.web")
 
@@ -115,6 +119,10 @@ def _handle_http_exception(exc: HTTPException) -> Response:
     return response
 
 
+def _handle_contention(exc: ContentionError) -> Response:
+    return error_response(503, ErrorBody(error="contention", message=str(exc)))
+
+
 def _handle_unavailable(exc: Exception) -> Response:
     # The sidecar or a service behind it is down or slow: worth a retry, not a 500.
     logger.warning(
@@ -189,6 +197,7 @@ def init_app(app: Flask, *, max_content_length: int) -> None:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.register_error_handler(ApiError, _handle_api_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(ContentionError, _handle_contention)
     app.register_error_handler(TransientError, _handle_unavailable)
     app.register_error_handler(ServiceError, _handle_bad_dependency)
     app.register_error_handler(grpc.RpcError, _handle_unavailable)
@@ -247,3 +256,34 @@ def create_probes_blueprint(is_ready: Callable[[], bool]) -> Blueprint:
         return {"status": "not_ready"}, 503
 
     return probes
+
+
+def create_store_app(
+    import_name: str,
+    settings: StoreSettings,
+    *,
+    store: Callable[[StateStore], object],
+    blueprints: Sequence[Blueprint],
+    state_client_factory: Callable[[], StateClient] | None = None,
+    sidecar: DaprInvoker | None = None,
+) -> Flask:
+    """The app of a service behind order-processor that keeps its state in one Dapr store:
+    only calls through its own sidecar (the app token), its store built on that sidecar's
+    state API, its routes, and probes that follow the sidecar. Nothing here talks to Dapr
+    (clients connect on first use)."""
+    app = create_service_app(import_name, settings)
+    require_app_token(app, settings.app_api_token)
+    app.extensions[STORE_KEY] = store(StateStore(settings.state_store, state_client_factory))
+    sidecar = sidecar or DaprInvoker(settings)
+    for blueprint in blueprints:
+        app.register_blueprint(blueprint)
+    app.register_blueprint(create_probes_blueprint(sidecar.sidecar_ready))
+    return app
+
+
+def current_store(kind: type[S]) -> S:
+    """The app's store, as ``create_store_app`` built it."""
+    store = current_app.extensions[STORE_KEY]
+    if not isinstance(store, kind):
+        raise TypeError(f"the app's store is a {type(store).__name__}, not a {kind.__name__}")
+    return store

@@ -3,35 +3,30 @@
 import logging
 
 from flask import Blueprint, Response, request
-from pydantic import TypeAdapter
 
-from contracts.fields import ItemName, OrderId
+from contracts.fields import ITEM_NAME, ORDER_ID
 from contracts.inventory import InventoryList, ReservationRequest, Restock
 from inventory.store import (
-    ContentionError,
+    InventoryStore,
     ReservationConflictError,
     ReservationNotFoundError,
     ReservationSettledError,
-    current_store,
 )
-from servicekit import logs
+from servicekit import logs, web
 from servicekit.web import ApiError, json_response, parse_body, parse_value
 
 inventory_bp = Blueprint("inventory", __name__, url_prefix="/inventory")
 reservations_bp = Blueprint("reservations", __name__, url_prefix="/reservations")
 
-_ITEM_NAME: TypeAdapter[str] = TypeAdapter(ItemName)
-_ORDER_ID: TypeAdapter[str] = TypeAdapter(OrderId)
-
 logger = logging.getLogger("inventory.routes")
 
 
 def _item(raw: str) -> str:
-    return parse_value(_ITEM_NAME, raw, field="item")
+    return parse_value(ITEM_NAME, raw, field="item")
 
 
 def _order_id(raw: str) -> str:
-    return parse_value(_ORDER_ID, raw, field="order_id")
+    return parse_value(ORDER_ID, raw, field="order_id")
 
 
 def _not_found(name: str) -> ApiError:
@@ -42,8 +37,8 @@ def _no_reservation(order_id: str) -> ApiError:
     return ApiError(404, "not_found", f"No reservation for order {order_id!r}")
 
 
-def _contention(err: ContentionError) -> ApiError:
-    return ApiError(503, "contention", str(err))
+def current_store() -> InventoryStore:
+    return web.current_store(InventoryStore)
 
 
 @inventory_bp.get("")
@@ -73,10 +68,7 @@ def restock_item(item: str) -> Response:
     """200 InventoryItem with the absolute available quantity and price set, reservations kept; 400/413/422 for bad input."""  # noqa: E501
     name = _item(item)
     restock = parse_body(Restock)
-    try:
-        stocked = current_store().restock(name, restock)
-    except ContentionError as err:
-        raise _contention(err) from err
+    stocked = current_store().restock(name, restock)
     logger.info(
         "Restocked %s: %d available (%d reserved) at %d USD",
         name,
@@ -98,8 +90,6 @@ def reserve() -> Response:
         reservation, created = current_store().reserve(request)
     except ReservationConflictError as err:
         raise ApiError(409, "reservation_conflict", str(err)) from err
-    except ContentionError as err:
-        raise _contention(err) from err
     if reservation.state == "refused":
         logger.info(
             "Refused %d %s to order %s: %s; %d available",
@@ -142,8 +132,6 @@ def commit_reservation(order_id: str) -> Response:
         raise _no_reservation(order_id) from err
     except ReservationSettledError as err:
         raise ApiError(409, "reservation_released", str(err)) from err
-    except ContentionError as err:
-        raise _contention(err) from err
     if changed:
         logger.info(
             "Order %s took %d %s; %d available",
@@ -165,8 +153,6 @@ def release_reservation(order_id: str) -> Response:
         raise _no_reservation(order_id) from err
     except ReservationSettledError as err:
         raise ApiError(409, "reservation_committed", str(err)) from err
-    except ContentionError as err:
-        raise _contention(err) from err
     if changed:
         logger.info(
             "Order %s released %d %s; %d available",

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, request
 from pydantic import StringConstraints, TypeAdapter, ValidationError
 
 from contracts.errors import FieldError
-from contracts.fields import ItemName, OrderId
+from contracts.fields import ITEM_NAME, ORDER_ID
 from contracts.inventory import Restock
 from contracts.orders import ApprovalAccepted, ApprovalDecision, OrderRequest
 from order_processor.extension import current
@@ -31,8 +31,6 @@ inventory_bp = Blueprint("inventory", __name__, url_prefix="/inventory")
 payments_bp = Blueprint("payments", __name__, url_prefix="/payments")
 openapi_bp = Blueprint("openapi", __name__)
 
-_ORDER_ID: TypeAdapter[str] = TypeAdapter(OrderId)
-_ITEM_NAME: TypeAdapter[str] = TypeAdapter(ItemName)
 _IDEMPOTENCY_KEY: TypeAdapter[str] = TypeAdapter(
     Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
 )
@@ -41,7 +39,7 @@ _IDEMPOTENCY_KEY: TypeAdapter[str] = TypeAdapter(
 def _order_id(raw: str) -> str:
     """A malformed id names no order: 404, like any unknown one."""
     try:
-        return _ORDER_ID.validate_python(raw)
+        return ORDER_ID.validate_python(raw)
     except ValidationError as err:
         raise _not_found(raw) from err
 
@@ -114,7 +112,7 @@ def list_items() -> Response:
 @inventory_bp.get("/<item>")
 def get_item(item: str) -> Response:
     """200 InventoryItem from inventory; 404 not_found; 422 for an invalid name."""
-    name = parse_value(_ITEM_NAME, item, field="item")
+    name = parse_value(ITEM_NAME, item, field="item")
     found = current().inventory.get_item(name)
     if found is None:
         raise ApiError(404, "not_found", f"No item named {name!r}")
@@ -124,7 +122,7 @@ def get_item(item: str) -> Response:
 @inventory_bp.put("/<item>")
 def restock_item(item: str) -> Response:
     """200 InventoryItem with available quantity and price set, reservations kept; 400/413/422 for bad input."""  # noqa: E501
-    name = parse_value(_ITEM_NAME, item, field="item")
+    name = parse_value(ITEM_NAME, item, field="item")
     restock = parse_body(Restock)
     return json_response(current().inventory.restock(name, restock))
 
@@ -132,7 +130,7 @@ def restock_item(item: str) -> Response:
 @payments_bp.get("/<order_id>")
 def get_payment(order_id: str) -> Response:
     """200 Payment from payment; 404 not_found when the order was never charged; 422 bad id."""
-    order_id = parse_value(_ORDER_ID, order_id, field="order_id")
+    order_id = parse_value(ORDER_ID, order_id, field="order_id")
     payment = current().payment.get(order_id)
     if payment is None:
         raise ApiError(404, "not_found", f"No payment for order {order_id!r}")
