@@ -14,8 +14,12 @@ from typing import Any
 
 import grpc
 import httpx
+
+# Public nowhere in dapr 1.18.3, as in servicekit.state.
 from dapr.clients.grpc._state import Concurrency
 from dapr.ext.workflow import WorkflowStatus
+
+# The SDK's payload encoding, which it does not export; the fakes encode as the runtime does.
 from dapr.ext.workflow._durabletask.internal.shared import to_json
 from flask import Flask
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+# Not exported by dapr-ext-workflow 1.18.3, as in order_processor.activities.
 from dapr.ext.workflow._durabletask.task import NonRetryableError
 from flask import Flask
 from opentelemetry import trace

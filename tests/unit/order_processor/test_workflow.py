@@ -14,6 +14,9 @@ from typing import Any
 
 import pytest
 from dapr.ext.workflow import TaskFailedError
+
+# The SDK's task objects and payload encoding, which it does not export: the workflow is
+# driven with the runtime's own tasks and JSON, not look-alikes.
 from dapr.ext.workflow._durabletask import task
 from dapr.ext.workflow._durabletask.internal import protos as pb
 from dapr.ext.workflow._durabletask.internal.shared import from_json, to_json
