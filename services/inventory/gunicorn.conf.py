@@ -14,6 +14,9 @@ workers = int(os.environ.get("GUNICORN_WORKERS", "1"))
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 wsgi_app = "inventory:create_app()"
 graceful_timeout = 20
+# Gunicorn's most (default 4094): a request line up to 8 KiB reaches the app, which answers a
+# too-long id with a JSON 4xx; a longer one gets gunicorn's plain-text 414 (README).
+limit_request_line = 8190
 # Gunicorn 25+ opens a control socket at one fixed path per user; three services would collide.
 control_socket_disable = True
 reload = os.environ.get("GUNICORN_RELOAD") == "true"  # skaffold dev: pick up synced modules

@@ -23,6 +23,9 @@ preload_app = False
 # post_worker_init waits (bounded) for the workflow stream before the worker heartbeats.
 timeout = 120
 graceful_timeout = 30
+# Gunicorn's most (default 4094): a request line up to 8 KiB reaches the app, which answers a
+# too-long id with a JSON 4xx; a longer one gets gunicorn's plain-text 414 (README).
+limit_request_line = 8190
 # Gunicorn 25+ opens a control socket at one fixed path per user; three services would collide.
 control_socket_disable = True
 reload = os.environ.get("GUNICORN_RELOAD") == "true"  # skaffold dev: pick up synced modules

@@ -217,3 +217,11 @@ def test_other_services_bind_their_app_port(monkeypatch: pytest.MonkeyPatch, ser
     assert conf["bind"] == "0.0.0.0:9191"
     assert conf["wsgi_app"] == f"{service}:create_app()"
     assert conf["control_socket_disable"] is True
+
+
+@pytest.mark.parametrize("service", ["order-processor", "inventory", "payment"])
+def test_long_ids_reach_the_app_and_its_json_errors(service: str) -> None:
+    """Gunicorn's default (4094) answered a 5 000-character id with its own plain-text 414."""
+    conf = runpy.run_path(str(GUNICORN_CONF.parents[1] / service / "gunicorn.conf.py"))
+
+    assert conf["limit_request_line"] == 8190
