@@ -8,23 +8,14 @@ import pytest
 from pydantic import BaseModel
 
 from contracts.inventory import ReservationRequest
-from order_processor.messages import (
-    ApprovalRequest,
-    InventoryCheck,
-    InventoryRelease,
-    InventoryUpdate,
-    Notification,
-    OrderPayload,
-    RefundRequest,
-    ReleaseRequest,
-)
+from order_processor import messages as m
 
 # (what the new code reads it as, the JSON written before, what it must read)
 WRITTEN_BEFORE: list[tuple[type[BaseModel], str, BaseModel]] = [
     (
-        OrderPayload,
+        m.OrderPayload,
         '{"item": "cars", "quantity": 11, "approval_timeout_seconds": 86400}',
-        OrderPayload(item="cars", quantity=11, approval_timeout_seconds=86400),
+        m.OrderPayload(item="cars", quantity=11, approval_timeout_seconds=86400),
     ),
     # The verify and update activities' input was a twin of inventory's reservation request.
     (
@@ -33,54 +24,54 @@ WRITTEN_BEFORE: list[tuple[type[BaseModel], str, BaseModel]] = [
         ReservationRequest(order_id="bf5c", item="cars", quantity=11),
     ),
     (
-        InventoryCheck,
+        m.InventoryCheck,
         '{"item": "cars", "found": true, "reserved": true, "available": 20, "unit_price": 5000}',
-        InventoryCheck(reserved=True, available=20, unit_price=5000),
+        m.InventoryCheck(reserved=True, available=20, unit_price=5000),
     ),
     (
-        InventoryCheck,
+        m.InventoryCheck,
         '{"item": "cars", "found": true, "reserved": false, "available": 10, "unit_price": 5000}',
-        InventoryCheck(reserved=False, available=10, unit_price=5000),
+        m.InventoryCheck(reserved=False, available=10, unit_price=5000),
     ),
     (
-        InventoryCheck,
+        m.InventoryCheck,
         '{"item": "unicorns", "found": false, "reserved": false, "available": 0, '
         '"unit_price": null}',
-        InventoryCheck(),
+        m.InventoryCheck(),
     ),
     (
-        Notification,
+        m.Notification,
         '{"order_id": "bf5c", "message": "hi"}',
-        Notification(order_id="bf5c", message="hi"),
+        m.Notification(order_id="bf5c", message="hi"),
     ),
     (
-        ApprovalRequest,
+        m.ApprovalRequest,
         '{"order_id": "bf5c", "item": "cars", "quantity": 11, "total": 55000}',
-        ApprovalRequest(order_id="bf5c", item="cars", quantity=11, total=55_000),
+        m.ApprovalRequest(order_id="bf5c", item="cars", quantity=11, total=55_000),
     ),
     (
-        InventoryUpdate,
+        m.InventoryUpdate,
         '{"order_id": "bf5c", "item": "cars", "quantity": 11, "committed": true, "remaining": 9}',
-        InventoryUpdate(committed=True),
+        m.InventoryUpdate(committed=True),
     ),
     (
-        InventoryUpdate,
+        m.InventoryUpdate,
         '{"order_id": "bf5c", "item": "cars", "quantity": 11, "committed": false, '
         '"remaining": null}',
-        InventoryUpdate(committed=False),
+        m.InventoryUpdate(committed=False),
     ),
-    (ReleaseRequest, '{"order_id": "bf5c"}', ReleaseRequest(order_id="bf5c")),
+    (m.ReleaseRequest, '{"order_id": "bf5c"}', m.ReleaseRequest(order_id="bf5c")),
     (
-        InventoryRelease,
+        m.InventoryRelease,
         '{"order_id": "bf5c", "released": true, "remaining": 20}',
-        InventoryRelease(released=True),
+        m.InventoryRelease(released=True),
     ),
     (
-        InventoryRelease,
+        m.InventoryRelease,
         '{"order_id": "bf5c", "released": false, "remaining": null}',
-        InventoryRelease(released=False),
+        m.InventoryRelease(released=False),
     ),
-    (RefundRequest, '{"order_id": "bf5c"}', RefundRequest(order_id="bf5c")),
+    (m.RefundRequest, '{"order_id": "bf5c"}', m.RefundRequest(order_id="bf5c")),
 ]
 
 
