@@ -1,5 +1,6 @@
 # Two commands for a newcomer: `make run` runs the system, `make test` passes the tests.
-# Both do every set-up step first; each step skips work already done.
+# Both do every set-up step first; each step skips work already done. Beside them, the local
+# Kubernetes cluster: `make cluster` brings it up, `make e2e` runs the tests on it.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -58,6 +59,22 @@ k8s-tools: ## kustomize, skaffold's schema and the Dapr CRDs for the offline Kub
 	scripts/install-k8s-tools.sh
 
 BENCH_ARGS ?=
+.PHONY: cluster
+cluster: ## A local Kubernetes with Dapr's control plane (Linux, root; README "Kubernetes on this machine")
+	scripts/cluster/up.sh
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local cluster and restore what it changed on the machine
+	scripts/cluster/down.sh
+
+.PHONY: cluster-status
+cluster-status: ## Show the local cluster's processes, node and system pods
+	scripts/cluster/status.sh
+
+.PHONY: e2e
+e2e: python cluster ## Bring the local cluster up, then run the tests on it (tests/e2e)
+	. scripts/cluster/lib.sh && $(UV) run --frozen pytest tests/e2e $(E2E_ARGS)
+
 .PHONY: bench
 bench: setup up ## Measure ours against the runtime ceiling and the seed's design (docs/perf.md)
 	$(UV) run --frozen python -m bench.run $(BENCH_ARGS)

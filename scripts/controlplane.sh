@@ -108,5 +108,6 @@ case ${1:-} in
       say "control plane up in $((SECONDS - started)) s; logs in $log_dir" ;;
   down) for s in zipkin scheduler placement; do down_one $s; done ;;
   status) for s in placement scheduler zipkin; do status_one $s; done ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  fetch-zipkin) fetch_zipkin ;;  # the jar alone, for the local cluster's Zipkin image
+  *) echo "usage: $0 up|down|status|fetch-zipkin" >&2; exit 2 ;;
 esac

@@ -405,7 +405,11 @@ def test_every_pod_is_hardened(base: list[Obj], dev: list[Obj]) -> None:
             id="default-service-account",
         ),
         pytest.param(
-            (PAY, 'dapr.io/disable-builtin-k8s-secret-store: "true"', 'dapr.io/log-as-json: "false"'),
+            (
+                PAY,
+                'dapr.io/disable-builtin-k8s-secret-store: "true"',
+                'dapr.io/log-as-json: "false"',
+            ),
             "Deployment/payment: no API token in the pod, so it needs the annotation "
             'dapr.io/disable-builtin-k8s-secret-store: "true" (daprd exits otherwise)',
             id="builtin-secret-store-without-token",
