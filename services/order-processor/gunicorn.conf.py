@@ -11,24 +11,22 @@ import os
 import sys
 from typing import Any
 
-from servicekit.workers import is_own_exit, stop_gracefully_on_quit
+from servicekit.workers import gunicorn_settings, is_own_exit, stop_gracefully_on_quit
 
-bind = f"0.0.0.0:{os.environ.get('APP_PORT', '8080')}"
-worker_class = "gthread"
-workers = 1
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
-wsgi_app = "order_processor:create_app()"
-# Never load the app in the master: the runtime and its gRPC channels belong to the worker.
-preload_app = False
-# post_worker_init waits (bounded) for the workflow stream before the worker heartbeats.
-timeout = 120
-graceful_timeout = 30
-# Gunicorn's most (default 4094): a request line up to 8 KiB reaches the app, which answers a
-# too-long id with a JSON 4xx; a longer one gets gunicorn's plain-text 414 (README).
-limit_request_line = 8190
-# Gunicorn 25+ opens a control socket at one fixed path per user; three services would collide.
-control_socket_disable = True
-reload = os.environ.get("GUNICORN_RELOAD") == "true"  # skaffold dev: pick up synced modules
+# Gunicorn reads the settings from this file's globals.
+globals().update(
+    gunicorn_settings(
+        "order_processor:create_app()",
+        default_port=8080,
+        workers=1,
+        # Never load the app in the master: the runtime and its gRPC channels belong to the
+        # worker.
+        preload_app=False,
+        # post_worker_init waits (bounded) for the workflow stream before the worker heartbeats.
+        timeout=120,
+        graceful_timeout=30,
+    )
+)
 
 
 def post_worker_init(worker: Any) -> None:
