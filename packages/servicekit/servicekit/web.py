@@ -6,11 +6,13 @@ method 405. Parsing happens before any state is touched, so rejected input chang
 A dependency that is down is a 503 (worth a retry); one that answers unexpectedly a 502.
 """
 
+from __future__ import annotations
+
 import hmac
 import json
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 import grpc
 from flask import Blueprint, Flask, Response, current_app, g, request
@@ -22,6 +24,9 @@ from servicekit import logs, tracing
 from servicekit.invoke import DaprInvoker, ServiceError, TransientError
 from servicekit.settings import ServiceSettings, StoreSettings
 from servicekit.state import ContentionError, StateClient, StateStore
+
+if TYPE_CHECKING:  # typing.Unpack is Python 3.12's
+    from typing_extensions import Unpack
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -258,14 +263,21 @@ def create_probes_blueprint(is_ready: Callable[[], bool]) -> Blueprint:
     return probes
 
 
+class SidecarClients(TypedDict, total=False):
+    """How a store app reaches its sidecar, for tests to pass fakes; whatever is not given is
+    built from the settings."""
+
+    state_client_factory: Callable[[], StateClient]
+    sidecar: DaprInvoker
+
+
 def create_store_app(
     import_name: str,
     settings: StoreSettings,
     *,
     store: Callable[[StateStore], object],
     blueprints: Sequence[Blueprint],
-    state_client_factory: Callable[[], StateClient] | None = None,
-    sidecar: DaprInvoker | None = None,
+    **clients: Unpack[SidecarClients],
 ) -> Flask:
     """The app of a service behind order-processor that keeps its state in one Dapr store:
     only calls through its own sidecar (the app token), its store built on that sidecar's
@@ -273,8 +285,9 @@ def create_store_app(
     (clients connect on first use)."""
     app = create_service_app(import_name, settings)
     require_app_token(app, settings.app_api_token)
-    app.extensions[STORE_KEY] = store(StateStore(settings.state_store, state_client_factory))
-    sidecar = sidecar or DaprInvoker(settings)
+    state = StateStore(settings.state_store, clients.get("state_client_factory"))
+    app.extensions[STORE_KEY] = store(state)
+    sidecar = clients.get("sidecar") or DaprInvoker(settings)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     app.register_blueprint(create_probes_blueprint(sidecar.sidecar_ready))

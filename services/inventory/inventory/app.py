@@ -1,6 +1,8 @@
 """The inventory app factory."""
 
-from collections.abc import Callable
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from flask import Flask
 
@@ -8,16 +10,13 @@ from inventory.routes import inventory_bp, reservations_bp
 from inventory.settings import Settings
 from inventory.store import InventoryStore
 from servicekit import web
-from servicekit.invoke import DaprInvoker
-from servicekit.state import StateClient, StateStore
+from servicekit.state import StateStore
+
+if TYPE_CHECKING:  # typing.Unpack is Python 3.12's
+    from typing_extensions import Unpack
 
 
-def create_app(
-    settings: Settings | None = None,
-    *,
-    state_client_factory: Callable[[], StateClient] | None = None,
-    sidecar: DaprInvoker | None = None,
-) -> Flask:
+def create_app(settings: Settings | None = None, **clients: Unpack[web.SidecarClients]) -> Flask:
     """Only order-processor's workflow and operators reach inventory, all through Dapr."""
     settings = settings or Settings()
 
@@ -29,6 +28,5 @@ def create_app(
         settings,
         store=store,
         blueprints=(inventory_bp, reservations_bp),
-        state_client_factory=state_client_factory,
-        sidecar=sidecar,
+        **clients,
     )
