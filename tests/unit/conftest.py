@@ -19,7 +19,7 @@ from payment.settings import Settings as PaymentSettings
 from servicekit import tracing
 from servicekit.invoke import DaprInvoker
 from servicekit.settings import ServiceSettings
-from tests.unit.fakes import DaprMesh, FakeSidecar, FakeStateClient
+from tests.unit.fakes import DaprMesh, FakeStateClient, sidecar_clients
 
 _finished_spans = InMemorySpanExporter()
 
@@ -48,8 +48,7 @@ def state_client() -> FakeStateClient:
 def inventory_app(state_client: FakeStateClient) -> Flask:
     return inventory.create_app(
         InventorySettings(),
-        state_client_factory=lambda: state_client,
-        sidecar=FakeSidecar(),  # type: ignore[arg-type]
+        **sidecar_clients(state_client),
     )
 
 
@@ -57,8 +56,7 @@ def inventory_app(state_client: FakeStateClient) -> Flask:
 def payment_app(state_client: FakeStateClient) -> Flask:
     return payment.create_app(
         PaymentSettings(payment_decline_over=1_000_000),
-        state_client_factory=lambda: state_client,
-        sidecar=FakeSidecar(),  # type: ignore[arg-type]
+        **sidecar_clients(state_client),
     )
 
 

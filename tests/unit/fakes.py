@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import httpx
@@ -22,6 +22,9 @@ from dapr.ext.workflow import WorkflowStatus
 # The SDK's payload encoding, which it does not export; the fakes encode as the runtime does.
 from dapr.ext.workflow._durabletask.internal.shared import to_json
 from flask import Flask
+
+from servicekit.invoke import DaprInvoker
+from servicekit.web import SidecarClients
 
 
 class FakeRpcError(grpc.RpcError):
@@ -130,6 +133,15 @@ class FakeSidecar:
 
     def close(self) -> None:
         pass
+
+
+def sidecar_clients(state_client: Any, *, ready: bool = True) -> SidecarClients:
+    """What a store app's ``create_app`` takes in place of its sidecar: the fake state API,
+    and a sidecar whose readiness the test chooses."""
+    return {
+        "state_client_factory": lambda: state_client,
+        "sidecar": cast(DaprInvoker, FakeSidecar(ready=ready)),
+    }
 
 
 _INVOKE = re.compile(r"^/v1\.0/invoke/(?P<app_id>[^/]+)/method/(?P<path>.*)$")

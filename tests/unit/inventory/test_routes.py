@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 import inventory
 from inventory.settings import Settings
 from inventory.store import ITEM_INDEX_KEY, item_key, reservation_key
-from tests.unit.fakes import FakeRpcError, FakeSidecar, FakeStateClient
+from tests.unit.fakes import FakeRpcError, FakeStateClient, sidecar_clients
 
 STORE = "inventorystore"
 
@@ -374,8 +374,7 @@ def test_gives_up_with_503_under_endless_contention(
 ) -> None:
     app = inventory.create_app(
         Settings(etag_max_attempts=2),
-        state_client_factory=lambda: state_client,
-        sidecar=FakeSidecar(),  # type: ignore[arg-type]
+        **sidecar_clients(state_client),
     )
     client = app.test_client()
     restock(client, "cars", 10, 5000)
@@ -490,48 +489,6 @@ def test_oversize_body_is_413(client: FlaskClient, state_client: FakeStateClient
     assert state_client.writes == 0
 
 
-@pytest.mark.parametrize(("ready", "status"), [(True, 200), (False, 503)])
-def test_probes(state_client: FakeStateClient, ready: bool, status: int) -> None:
-    app = inventory.create_app(
-        state_client_factory=lambda: state_client,
-        sidecar=FakeSidecar(ready=ready),  # type: ignore[arg-type]
-    )
-    client = app.test_client()
-
-    assert client.get("/healthz").status_code == 200
-    assert client.get("/readyz").status_code == status
-
-
-@pytest.mark.parametrize(
-    ("headers", "status"),
-    [({}, 401), ({"dapr-api-token": "wrong"}, 401), ({"dapr-api-token": "s3cret"}, 200)],
-    ids=["none", "wrong", "right"],
-)
-def test_app_token_is_required_when_set(
-    state_client: FakeStateClient, headers: dict[str, str], status: int
-) -> None:
-    app = inventory.create_app(
-        Settings(app_api_token="s3cret"),
-        state_client_factory=lambda: state_client,
-        sidecar=FakeSidecar(),  # type: ignore[arg-type]
-    )
-    client = app.test_client()
-    body = {"quantity": 1, "unit_price": 1}
-
-    responses = [
-        client.get("/inventory", headers=headers),
-        client.put("/inventory/cars", json=body, headers=headers),
-        client.post("/reservations", json=RESERVATION, headers=headers),
-    ]
-
-    assert [r.status_code for r in responses] == [status] * 3
-    if status == 401:
-        assert responses[0].get_json()["error"] == "unauthorized"
-        assert state_client.writes == 0
-    assert client.get("/healthz").status_code == 200
-    assert client.get("/readyz").status_code == 200
-
-
 def test_state_store_outage_is_503_not_500(
     client: FlaskClient, state_client: FakeStateClient
 ) -> None:
@@ -545,11 +502,3 @@ def test_state_store_outage_is_503_not_500(
 
     assert response.status_code == 503
     assert response.get_json()["error"] == "dependency_unavailable"
-
-
-def test_app_creation_does_not_touch_the_sidecar() -> None:
-    def explode() -> Any:
-        raise AssertionError("state client created at app creation")
-
-    app = inventory.create_app(state_client_factory=explode, sidecar=FakeSidecar())  # type: ignore[arg-type]
-    assert app.test_client().get("/healthz").status_code == 200
