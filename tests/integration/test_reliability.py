@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.errors import assert_api_error
 from tests.integration.harness import wait_until
 from tests.integration.report import record
 from tests.integration.system import OrderApi, Supervisor, supervised_system
@@ -308,11 +309,7 @@ def test_bad_input_gets_a_4xx_naming_the_field_and_changes_nothing(
 
     response = _call(api, service, method, path, body)
 
-    assert response.status_code == status, response.text
-    error = response.json()
-    assert isinstance(error["error"], str)
-    if field is not None:
-        assert field in {entry["field"] for entry in error["fields"]}, error
+    assert_api_error(response.status_code, response.json(), status=status, field=field)
     assert _state(api, "cars") == before
 
 

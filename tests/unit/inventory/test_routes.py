@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 import inventory
 from inventory.settings import Settings
 from inventory.store import ITEM_INDEX_KEY, item_key, reservation_key
+from tests.errors import assert_api_error, raw_body
 from tests.unit.fakes import FakeRpcError, FakeStateClient, sidecar_clients
 
 STORE = "inventorystore"
@@ -466,16 +467,11 @@ def test_bad_input_is_a_clear_4xx_and_changes_nothing(
 ) -> None:
     restock(client, "cars", 10, 5000)
     writes = state_client.writes
-    data = body if isinstance(body, bytes) or body is None else json.dumps(body)
+    data = raw_body(body)
 
     response = getattr(client, method)(path, data=data, content_type="application/json")
 
-    assert response.status_code == status
-    payload = response.get_json()
-    assert isinstance(payload["error"], str)
-    assert payload["message"]
-    if field is not None:
-        assert field in [f["field"] for f in payload["fields"]]
+    assert_api_error(response.status_code, response.get_json(), status=status, field=field)
     assert state_client.writes == writes
 
 

@@ -18,6 +18,7 @@ from order_processor.service import order_id_for
 from order_processor.settings import Settings
 from servicekit.invoke import DaprInvoker
 from servicekit.settings import ServiceSettings
+from tests.errors import assert_api_error, raw_body
 from tests.unit.fakes import (
     DaprMesh,
     FakeRpcError,
@@ -162,15 +163,9 @@ def test_bad_order_is_rejected_and_starts_nothing(
     status: int,
     field: str | None,
 ) -> None:
-    data = body if isinstance(body, bytes) else json.dumps(body)
+    response = client.post("/orders", data=raw_body(body), content_type="application/json")
 
-    response = client.post("/orders", data=data, content_type="application/json")
-
-    assert response.status_code == status
-    payload = response.get_json()
-    assert payload["message"]
-    if field is not None:
-        assert field in [f["field"] for f in payload["fields"]]
+    assert_api_error(response.status_code, response.get_json(), status=status, field=field)
     assert workflow_client.scheduled == []
 
 
@@ -313,10 +308,8 @@ def test_bad_approval_is_rejected(
 ) -> None:
     order_id = place(client).get_json()["order_id"]
     running(workflow_client, order_id, "awaiting_approval")
-    data = body if isinstance(body, bytes) else json.dumps(body)
-
     response = client.post(
-        f"/orders/{order_id}/approval", data=data, content_type="application/json"
+        f"/orders/{order_id}/approval", data=raw_body(body), content_type="application/json"
     )
 
     assert response.status_code == status
@@ -468,15 +461,11 @@ def test_bad_pass_through_requests_never_leave_the_edge(
     status: int,
     field: str | None,
 ) -> None:
-    data = body if isinstance(body, bytes) or body is None else json.dumps(body)
+    data = raw_body(body)
 
     response = getattr(client, method)(path, data=data, content_type="application/json")
 
-    assert response.status_code == status
-    payload = response.get_json()
-    assert payload["message"]
-    if field is not None:
-        assert field in [f["field"] for f in payload["fields"]]
+    assert_api_error(response.status_code, response.get_json(), status=status, field=field)
     assert mesh.requests == []
 
 

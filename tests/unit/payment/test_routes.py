@@ -9,6 +9,7 @@ from flask.testing import FlaskClient
 
 import payment
 from payment.settings import Settings
+from tests.errors import assert_api_error, raw_body
 from tests.unit.fakes import FakeStateClient, sidecar_clients
 
 CHARGE = {"order_id": "order-1", "item": "cars", "quantity": 1, "amount": 5000}
@@ -158,13 +159,9 @@ def test_bad_charge_is_rejected_without_a_charge(
     status: int,
     field: str | None,
 ) -> None:
-    data = body if isinstance(body, bytes) else json.dumps(body)
+    response = client.post("/payments", data=raw_body(body), content_type="application/json")
 
-    response = client.post("/payments", data=data, content_type="application/json")
-
-    assert response.status_code == status
-    if field is not None:
-        assert field in [f["field"] for f in response.get_json()["fields"]]
+    assert_api_error(response.status_code, response.get_json(), status=status, field=field)
     assert state_client.writes == 0
 
 
