@@ -4,7 +4,11 @@ shape, naming the field to blame."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
+
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 
 def raw_body(body: Any) -> bytes | str | None:
@@ -21,3 +25,36 @@ def assert_api_error(status_code: int, payload: Any, *, status: int, field: str 
     assert payload["message"], payload
     if field is not None:
         assert field in {entry["field"] for entry in payload["fields"]}, payload
+
+
+@dataclass(frozen=True)
+class BadRequest:
+    """A request an app must refuse before it changes anything: what is sent, the status it
+    must answer and the field it must name (None when no one field is to blame)."""
+
+    method: str
+    path: str
+    body: Any
+    status: int
+    field: str | None
+
+    @classmethod
+    def table(cls, rows: list[tuple[str, str, Any, int, str | None]]) -> list[BadRequest]:
+        """Cases from rows of (method, path, body, status, field)."""
+        return [cls(*row) for row in rows]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path[:40]} {self.status}"
+
+    def send(self, client: FlaskClient) -> TestResponse:
+        return client.open(
+            self.path,
+            method=self.method.upper(),
+            data=raw_body(self.body),
+            content_type="application/json",
+        )
+
+    def assert_refused(self, response: TestResponse) -> None:
+        assert_api_error(
+            response.status_code, response.get_json(), status=self.status, field=self.field
+        )

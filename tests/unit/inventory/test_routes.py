@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 import inventory
 from inventory.settings import Settings
 from inventory.store import ITEM_INDEX_KEY, item_key, reservation_key
-from tests.errors import assert_api_error, raw_body
+from tests.errors import BadRequest
 from tests.unit.fakes import FakeRpcError, FakeStateClient, sidecar_clients
 
 STORE = "inventorystore"
@@ -418,8 +418,7 @@ def test_index_is_created_once_and_guards_new_items(
 RESERVATION = {"order_id": "order-1", "item": "cars", "quantity": 1}
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "body", "status", "field"),
+BAD_REQUESTS = BadRequest.table(
     [
         ("post", "/reservations", b"{not json", 400, None),
         ("post", "/reservations", b"", 400, None),
@@ -453,25 +452,18 @@ RESERVATION = {"order_id": "order-1", "item": "cars", "quantity": 1}
         ("post", "/inventory/cars/withdrawals", RESERVATION, 404, None),
         ("delete", "/inventory/cars", None, 405, None),
         ("get", "/reservations/order-1/commit", None, 405, None),
-    ],
+    ]
 )
+
+
+@pytest.mark.parametrize("bad", BAD_REQUESTS, ids=str)
 def test_bad_input_is_a_clear_4xx_and_changes_nothing(
-    client: FlaskClient,
-    state_client: FakeStateClient,
-    *,
-    method: str,
-    path: str,
-    body: Any,
-    status: int,
-    field: str | None,
+    client: FlaskClient, state_client: FakeStateClient, bad: BadRequest
 ) -> None:
     restock(client, "cars", 10, 5000)
     writes = state_client.writes
-    data = raw_body(body)
 
-    response = getattr(client, method)(path, data=data, content_type="application/json")
-
-    assert_api_error(response.status_code, response.get_json(), status=status, field=field)
+    bad.assert_refused(bad.send(client))
     assert state_client.writes == writes
 
 

@@ -18,7 +18,7 @@ from order_processor.service import order_id_for
 from order_processor.settings import Settings
 from servicekit.invoke import DaprInvoker
 from servicekit.settings import ServiceSettings
-from tests.errors import assert_api_error, raw_body
+from tests.errors import BadRequest, assert_api_error, raw_body
 from tests.unit.fakes import (
     DaprMesh,
     FakeRpcError,
@@ -431,8 +431,7 @@ def test_payment_through_the_edge(client: FlaskClient, payment_app: Flask) -> No
     assert response.get_json() == charged.get_json()
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "body", "status", "field"),
+BAD_PASS_THROUGH_REQUESTS = BadRequest.table(
     [
         ("put", "/inventory/cars", b"{", 400, None),
         ("put", "/inventory/cars", {"quantity": 1}, 422, "unit_price"),
@@ -450,22 +449,15 @@ def test_payment_through_the_edge(client: FlaskClient, payment_app: Flask) -> No
         ("get", "/payments/bad%20id", None, 422, "order_id"),
         ("delete", "/inventory/cars", None, 405, None),
         ("get", "/payments", None, 404, None),
-    ],
+    ]
 )
+
+
+@pytest.mark.parametrize("bad", BAD_PASS_THROUGH_REQUESTS, ids=str)
 def test_bad_pass_through_requests_never_leave_the_edge(
-    client: FlaskClient,
-    mesh: DaprMesh,
-    method: str,
-    path: str,
-    body: Any,
-    status: int,
-    field: str | None,
+    client: FlaskClient, mesh: DaprMesh, bad: BadRequest
 ) -> None:
-    data = raw_body(body)
-
-    response = getattr(client, method)(path, data=data, content_type="application/json")
-
-    assert_api_error(response.status_code, response.get_json(), status=status, field=field)
+    bad.assert_refused(bad.send(client))
     assert mesh.requests == []
 
 
