@@ -195,6 +195,25 @@ class DaprMesh:
         return httpx.MockTransport(self.handle)
 
 
+# Canned answers for DaprMesh.overrides: the ways a service behind Dapr can fail a call.
+
+
+def answers_busy(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(503, json={"error": "contention", "message": "busy"})
+
+
+def refuses_connection(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("connection refused", request=request)
+
+
+def answers_unauthorized(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(401, json={"error": "unauthorized", "message": "no"})
+
+
+def answers_garbage(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, content=b"<html>")
+
+
 @dataclass
 class FakeWorkflowState:
     instance_id: str

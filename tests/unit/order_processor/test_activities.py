@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
-import httpx
 import pytest
 
 # Not exported by dapr-ext-workflow 1.18.3, as in order_processor.activities.
@@ -32,7 +31,13 @@ from order_processor.messages import (
 from servicekit import tracing
 from servicekit.invoke import DaprInvoker, TransientError
 from servicekit.logs import LOG_FORMAT, LogContextFilter
-from tests.unit.fakes import DaprMesh
+from tests.unit.fakes import (
+    DaprMesh,
+    answers_busy,
+    answers_garbage,
+    answers_unauthorized,
+    refuses_connection,
+)
 
 ORDER_ID = "order-1"
 CTX: Any = SimpleNamespace(workflow_id=ORDER_ID)
@@ -303,40 +308,29 @@ def test_calls_go_through_the_local_sidecar_only(
     ]
 
 
-def _server_error(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(503, json={"error": "contention", "message": "busy"})
-
-
-def _connection_refused(request: httpx.Request) -> httpx.Response:
-    raise httpx.ConnectError("connection refused", request=request)
-
-
-def _unexpected_client_error(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(400, json={"error": "bad", "message": "no"})
-
-
-def _garbage(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(200, content=b"<html>")
-
-
-@pytest.mark.parametrize("respond", [_server_error, _connection_refused])
-def test_transient_failures_are_raised_for_the_retry_policy(
-    activities: OrderActivities, mesh: DaprMesh, respond: Any
+@pytest.mark.parametrize(
+    ("respond", "raised"),
+    [
+        # Transient: raised as such for the workflow's retry policy.
+        (answers_busy, TransientError),
+        (refuses_connection, TransientError),
+        # Anything else: a retry would only repeat it.
+        (answers_unauthorized, NonRetryableError),
+        (answers_garbage, NonRetryableError),
+    ],
+)
+@pytest.mark.parametrize("app_id", ["inventory", "payment"])
+def test_only_transient_failures_are_retried(
+    activities: OrderActivities, mesh: DaprMesh, respond: Any, raised: type[Exception], app_id: str
 ) -> None:
-    mesh.overrides["inventory"] = respond
+    mesh.overrides[app_id] = respond
+    calling = {
+        "inventory": lambda: activities.verify_inventory(CTX, cars()),
+        "payment": lambda: activities.process_payment(CTX, charge()),
+    }[app_id]
 
-    with pytest.raises(TransientError):
-        activities.verify_inventory(CTX, cars())
-
-
-@pytest.mark.parametrize("respond", [_unexpected_client_error, _garbage])
-def test_other_failures_are_not_retried(
-    activities: OrderActivities, mesh: DaprMesh, respond: Any
-) -> None:
-    mesh.overrides["payment"] = respond
-
-    with pytest.raises(NonRetryableError):
-        activities.process_payment(CTX, charge())
+    with pytest.raises(raised):
+        calling()
 
 
 def test_payment_conflict_is_not_retried(activities: OrderActivities) -> None:

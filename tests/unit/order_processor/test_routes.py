@@ -4,7 +4,6 @@ import json
 from typing import Any
 
 import grpc
-import httpx
 import pytest
 from dapr.ext.workflow import WorkflowStatus
 from flask import Flask
@@ -22,10 +21,13 @@ from tests.errors import BadRequest, assert_api_error, raw_body
 from tests.unit.fakes import (
     DaprMesh,
     FakeRpcError,
-    FakeSidecar,
     FakeStateClient,
     FakeWorkflowClient,
     FakeWorkflowState,
+    answers_busy,
+    answers_unauthorized,
+    refuses_connection,
+    sidecar_clients,
 )
 from tests.unit.order_processor.conftest import FakeRuntime
 
@@ -470,24 +472,12 @@ def test_oversize_restock_is_413(client: FlaskClient, mesh: DaprMesh) -> None:
     assert mesh.requests == []
 
 
-def _busy(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(503, json={"error": "contention", "message": "busy"})
-
-
-def _refused(request: httpx.Request) -> httpx.Response:
-    raise httpx.ConnectError("connection refused", request=request)
-
-
-def _unauthorized(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(401, json={"error": "unauthorized", "message": "no"})
-
-
 @pytest.mark.parametrize(
     ("respond", "status", "error"),
     [
-        (_busy, 503, "dependency_unavailable"),
-        (_refused, 503, "dependency_unavailable"),
-        (_unauthorized, 502, "bad_gateway"),
+        (answers_busy, 503, "dependency_unavailable"),
+        (refuses_connection, 503, "dependency_unavailable"),
+        (answers_unauthorized, 502, "bad_gateway"),
     ],
 )
 @pytest.mark.parametrize(
@@ -526,8 +516,7 @@ def test_the_edge_reaches_a_token_guarded_inventory_through_its_sidecar(
 ) -> None:
     guarded = inventory.create_app(
         InventorySettings(app_api_token="s3cret"),
-        state_client_factory=lambda: state_client,
-        sidecar=FakeSidecar(),  # type: ignore[arg-type]
+        **sidecar_clients(state_client),
     )
     mesh = DaprMesh(apps={"inventory": guarded}, app_tokens={"inventory": sidecar_sends})
     invoker = DaprInvoker(ServiceSettings(app_id="order-processor"), transport=mesh.transport())
