@@ -58,3 +58,25 @@ class BadRequest:
         assert_api_error(
             response.status_code, response.get_json(), status=self.status, field=self.field
         )
+
+
+# A restock of inventory's item API that inventory refuses, and order-processor refuses at the
+# edge before passing it on.
+BAD_RESTOCKS = BadRequest.table(
+    [
+        ("put", "/inventory/cars", b"{", 400, None),
+        ("put", "/inventory/cars", {"quantity": 1}, 422, "unit_price"),
+        ("put", "/inventory/cars", {"quantity": -1, "unit_price": 1}, 422, "quantity"),
+        ("put", "/inventory/cars", {"quantity": "1", "unit_price": 1}, 422, "quantity"),
+        ("put", "/inventory/cars", {"quantity": 1, "unit_price": 1.5}, 422, "unit_price"),
+        (
+            "put",
+            "/inventory/cars",
+            {"quantity": 1, "unit_price": 1, "reserved": 0},
+            422,
+            "reserved",
+        ),
+        ("put", "/inventory/Bad%20Name!", {"quantity": 1, "unit_price": 1}, 422, "item"),
+        ("put", f"/inventory/{'x' * 65}", {"quantity": 1, "unit_price": 1}, 422, "item"),
+    ]
+)

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 import inventory
 from inventory.settings import Settings
 from inventory.store import ITEM_INDEX_KEY, item_key, reservation_key
-from tests.errors import BadRequest
+from tests.errors import BAD_RESTOCKS, BadRequest
 from tests.unit.fakes import FakeRpcError, FakeStateClient, sidecar_clients
 
 STORE = "inventorystore"
@@ -418,41 +418,32 @@ def test_index_is_created_once_and_guards_new_items(
 RESERVATION = {"order_id": "order-1", "item": "cars", "quantity": 1}
 
 
-BAD_REQUESTS = BadRequest.table(
-    [
-        ("post", "/reservations", b"{not json", 400, None),
-        ("post", "/reservations", b"", 400, None),
-        ("post", "/reservations", {"item": "cars", "quantity": 1}, 422, "order_id"),
-        ("post", "/reservations", {"order_id": "o", "quantity": 1}, 422, "item"),
-        ("post", "/reservations", {**RESERVATION, "extra": 1}, 422, "extra"),
-        ("post", "/reservations", {**RESERVATION, "quantity": 0}, 422, "quantity"),
-        ("post", "/reservations", {**RESERVATION, "quantity": -1}, 422, "quantity"),
-        ("post", "/reservations", {**RESERVATION, "quantity": 10**9}, 422, "quantity"),
-        ("post", "/reservations", {**RESERVATION, "quantity": "1"}, 422, "quantity"),
-        ("post", "/reservations", {**RESERVATION, "quantity": True}, 422, "quantity"),
-        ("post", "/reservations", {**RESERVATION, "order_id": ""}, 422, "order_id"),
-        ("post", "/reservations", {**RESERVATION, "item": "x" * 65}, 422, "item"),
-        ("post", "/reservations", [RESERVATION], 422, "body"),
-        ("post", "/reservations/bad%20id/commit", None, 422, "order_id"),
-        ("post", "/reservations/bad%20id/release", None, 422, "order_id"),
-        ("get", "/reservations/bad%20id", None, 422, "order_id"),
-        ("put", "/inventory/cars", {"quantity": 1}, 422, "unit_price"),
-        ("put", "/inventory/cars", {"quantity": -1, "unit_price": 1}, 422, "quantity"),
-        ("put", "/inventory/cars", {"quantity": 1, "unit_price": 1.5}, 422, "unit_price"),
-        (
-            "put",
-            "/inventory/cars",
-            {"quantity": 1, "unit_price": 1, "reserved": 0},
-            422,
-            "reserved",
-        ),
-        ("put", "/inventory/Bad%20Name!", {"quantity": 1, "unit_price": 1}, 422, "item"),
-        ("put", f"/inventory/{'x' * 65}", {"quantity": 1, "unit_price": 1}, 422, "item"),
-        ("get", "/inventory/cars/nothing-here", None, 404, None),
-        ("post", "/inventory/cars/withdrawals", RESERVATION, 404, None),
-        ("delete", "/inventory/cars", None, 405, None),
-        ("get", "/reservations/order-1/commit", None, 405, None),
-    ]
+BAD_REQUESTS = (
+    BadRequest.table(
+        [
+            ("post", "/reservations", b"{not json", 400, None),
+            ("post", "/reservations", b"", 400, None),
+            ("post", "/reservations", {"item": "cars", "quantity": 1}, 422, "order_id"),
+            ("post", "/reservations", {"order_id": "o", "quantity": 1}, 422, "item"),
+            ("post", "/reservations", {**RESERVATION, "extra": 1}, 422, "extra"),
+            ("post", "/reservations", {**RESERVATION, "quantity": 0}, 422, "quantity"),
+            ("post", "/reservations", {**RESERVATION, "quantity": -1}, 422, "quantity"),
+            ("post", "/reservations", {**RESERVATION, "quantity": 10**9}, 422, "quantity"),
+            ("post", "/reservations", {**RESERVATION, "quantity": "1"}, 422, "quantity"),
+            ("post", "/reservations", {**RESERVATION, "quantity": True}, 422, "quantity"),
+            ("post", "/reservations", {**RESERVATION, "order_id": ""}, 422, "order_id"),
+            ("post", "/reservations", {**RESERVATION, "item": "x" * 65}, 422, "item"),
+            ("post", "/reservations", [RESERVATION], 422, "body"),
+            ("post", "/reservations/bad%20id/commit", None, 422, "order_id"),
+            ("post", "/reservations/bad%20id/release", None, 422, "order_id"),
+            ("get", "/reservations/bad%20id", None, 422, "order_id"),
+            ("get", "/inventory/cars/nothing-here", None, 404, None),
+            ("post", "/inventory/cars/withdrawals", RESERVATION, 404, None),
+            ("delete", "/inventory/cars", None, 405, None),
+            ("get", "/reservations/order-1/commit", None, 405, None),
+        ]
+    )
+    + BAD_RESTOCKS
 )
 
 
