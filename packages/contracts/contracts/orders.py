@@ -2,14 +2,14 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, StrictBool
+from pydantic import StrictBool
 
 from contracts.fields import (
-    STRICT_MODEL,
     Amount,
     ItemName,
     OrderId,
     OrderQuantity,
+    StrictModel,
 )
 
 # Dapr's workflow runtime status names; STALLED and UNKNOWN are rare but possible.
@@ -37,55 +37,43 @@ FailureReason = Literal[
 ]
 
 
-class OrderRequest(BaseModel):
+class OrderRequest(StrictModel):
     """Body of ``POST /orders``. Prices are never sent by the client; inventory owns them."""
-
-    model_config = STRICT_MODEL
 
     item: ItemName
     quantity: OrderQuantity
 
 
-class OrderAccepted(BaseModel):
+class OrderAccepted(StrictModel):
     """Body of the 202 for ``POST /orders``."""
-
-    model_config = STRICT_MODEL
 
     order_id: OrderId
     status: RuntimeStatus
 
 
-class ApprovalDecision(BaseModel):
+class ApprovalDecision(StrictModel):
     """Body of ``POST /orders/<id>/approval`` and payload of the ``manager_approval`` event."""
-
-    model_config = STRICT_MODEL
 
     approved: StrictBool
 
 
-class ApprovalAccepted(BaseModel):
+class ApprovalAccepted(StrictModel):
     """Body of the 202 for ``POST /orders/<id>/approval``."""
-
-    model_config = STRICT_MODEL
 
     order_id: OrderId
     approved: bool
 
 
-class OrderResult(BaseModel):
+class OrderResult(StrictModel):
     """What the workflow returns. ``reason`` says why an order was not processed."""
-
-    model_config = STRICT_MODEL
 
     processed: bool
     reason: FailureReason | None = None
     total: Amount | None = None
 
 
-class OrderStatus(BaseModel):
+class OrderStatus(StrictModel):
     """Body of ``GET /orders/<id>``; ``result`` is set once the workflow has completed."""
-
-    model_config = STRICT_MODEL
 
     order_id: OrderId
     status: RuntimeStatus

@@ -39,7 +39,7 @@ def test_limits_are_inclusive_where_documented() -> None:
 def test_models_are_immutable() -> None:
     request = ReservationRequest(order_id="o-1", item="cars", quantity=1)
     with pytest.raises(ValidationError):
-        request.quantity = 2
+        request.quantity = 2  # type: ignore[misc]
 
 
 def test_approval_decision_is_a_strict_bool() -> None:
