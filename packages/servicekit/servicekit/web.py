@@ -56,6 +56,13 @@ def json_response(model: BaseModel, status: int = 200) -> Response:
     return Response(model.model_dump_json(), status=status, mimetype="application/json")
 
 
+def found_response(model: BaseModel | None, missing: str) -> Response:
+    """200 ``model``; 404 not_found saying ``missing`` when there is none."""
+    if model is None:
+        raise ApiError(404, "not_found", missing)
+    return json_response(model)
+
+
 def error_response(status: int, body: ErrorBody) -> Response:
     return Response(
         body.model_dump_json(exclude_none=True), status=status, mimetype="application/json"

@@ -11,9 +11,10 @@ from inventory.store import (
     ReservationConflictError,
     ReservationNotFoundError,
     ReservationSettledError,
+    Settlement,
 )
 from servicekit import logs, web
-from servicekit.web import ApiError, json_response, parse_body, parse_value
+from servicekit.web import ApiError, found_response, json_response, parse_body, parse_value
 
 inventory_bp = Blueprint("inventory", __name__, url_prefix="/inventory")
 reservations_bp = Blueprint("reservations", __name__, url_prefix="/reservations")
@@ -29,12 +30,12 @@ def _order_id(raw: str) -> str:
     return parse_value(ORDER_ID, raw, field="order_id")
 
 
-def _not_found(name: str) -> ApiError:
-    return ApiError(404, "not_found", f"No item named {name!r}")
+def _no_item(name: str) -> str:
+    return f"No item named {name!r}"
 
 
-def _no_reservation(order_id: str) -> ApiError:
-    return ApiError(404, "not_found", f"No reservation for order {order_id!r}")
+def _no_reservation(order_id: str) -> str:
+    return f"No reservation for order {order_id!r}"
 
 
 def current_store() -> InventoryStore:
@@ -57,10 +58,7 @@ def list_items() -> Response:
 def get_item(item: str) -> Response:
     """200 InventoryItem; 404 not_found for an unknown item; 422 for an invalid name."""
     name = _item(item)
-    found = current_store().get_item(name)
-    if found is None:
-        raise _not_found(name)
-    return json_response(found)
+    return found_response(current_store().get_item(name), _no_item(name))
 
 
 @inventory_bp.put("/<item>")
@@ -117,46 +115,43 @@ def get_reservation(order_id: str) -> Response:
     """200 Reservation; 404 not_found when the order reserved nothing."""
     order_id = _order_id(order_id)
     reservation = current_store().get_reservation(order_id)
-    if reservation is None:
-        raise _no_reservation(order_id)
-    return json_response(reservation)
+    return found_response(reservation, _no_reservation(order_id))
 
 
 @reservations_bp.post("/<order_id>/commit")
 def commit_reservation(order_id: str) -> Response:
     """200 Reservation, committed (also on a repeat); 404 not_found; 409 reservation_released; 503 contention."""  # noqa: E501
-    order_id = _order_id(order_id)
-    try:
-        reservation, changed = current_store().commit(order_id)
-    except ReservationNotFoundError as err:
-        raise _no_reservation(order_id) from err
-    except ReservationSettledError as err:
-        raise ApiError(409, "reservation_released", str(err)) from err
-    if changed:
-        logger.info(
-            "Order %s took %d %s; %d available",
-            order_id,
-            reservation.quantity,
-            reservation.item,
-            reservation.remaining,
-        )
-    return json_response(reservation)
+    return _settle(order_id, "committed")
 
 
 @reservations_bp.post("/<order_id>/release")
 def release_reservation(order_id: str) -> Response:
     """200 Reservation, released (also on a repeat); 404 not_found; 409 reservation_committed; 503 contention."""  # noqa: E501
-    order_id = _order_id(order_id)
+    return _settle(order_id, "released")
+
+
+# How the log tells what a settlement did to the stock.
+_SETTLED = {"committed": "took", "released": "released"}
+
+
+def _settle(raw_order_id: str, state: Settlement) -> Response:
+    """Commit or release the order's reservation; a 409 names the state it went to instead."""
+    order_id = _order_id(raw_order_id)
+    store = current_store()
     try:
-        reservation, changed = current_store().release(order_id)
+        if state == "committed":
+            reservation, changed = store.commit(order_id)
+        else:
+            reservation, changed = store.release(order_id)
     except ReservationNotFoundError as err:
-        raise _no_reservation(order_id) from err
+        raise ApiError(404, "not_found", _no_reservation(order_id)) from err
     except ReservationSettledError as err:
-        raise ApiError(409, "reservation_committed", str(err)) from err
+        raise ApiError(409, f"reservation_{err.reservation.state}", str(err)) from err
     if changed:
         logger.info(
-            "Order %s released %d %s; %d available",
+            "Order %s %s %d %s; %d available",
             order_id,
+            _SETTLED[state],
             reservation.quantity,
             reservation.item,
             reservation.remaining,

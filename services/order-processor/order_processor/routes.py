@@ -22,7 +22,7 @@ from order_processor.service import (
     OrderNotFoundError,
 )
 from servicekit import logs
-from servicekit.web import ApiError, json_response, parse_body, parse_value
+from servicekit.web import ApiError, found_response, json_response, parse_body, parse_value
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -113,10 +113,7 @@ def list_items() -> Response:
 def get_item(item: str) -> Response:
     """200 InventoryItem from inventory; 404 not_found; 422 for an invalid name."""
     name = parse_value(ITEM_NAME, item, field="item")
-    found = current().inventory.get_item(name)
-    if found is None:
-        raise ApiError(404, "not_found", f"No item named {name!r}")
-    return json_response(found)
+    return found_response(current().inventory.get_item(name), f"No item named {name!r}")
 
 
 @inventory_bp.put("/<item>")
@@ -132,9 +129,7 @@ def get_payment(order_id: str) -> Response:
     """200 Payment from payment; 404 not_found when the order was never charged; 422 bad id."""
     order_id = parse_value(ORDER_ID, order_id, field="order_id")
     payment = current().payment.get(order_id)
-    if payment is None:
-        raise ApiError(404, "not_found", f"No payment for order {order_id!r}")
-    return json_response(payment)
+    return found_response(payment, f"No payment for order {order_id!r}")
 
 
 @openapi_bp.get("/openapi.json")

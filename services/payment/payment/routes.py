@@ -13,7 +13,7 @@ from payment.store import (
     PaymentStore,
 )
 from servicekit import logs, tracing, web
-from servicekit.web import ApiError, json_response, parse_body, parse_value
+from servicekit.web import ApiError, found_response, json_response, parse_body, parse_value
 
 payments_bp = Blueprint("payments", __name__, url_prefix="/payments")
 
@@ -24,8 +24,8 @@ def current_store() -> PaymentStore:
     return web.current_store(PaymentStore)
 
 
-def _not_found(order_id: str) -> ApiError:
-    return ApiError(404, "not_found", f"No payment for order {order_id!r}")
+def _no_payment(order_id: str) -> str:
+    return f"No payment for order {order_id!r}"
 
 
 @payments_bp.post("")
@@ -60,9 +60,7 @@ def get_payment(order_id: str) -> Response:
     """200 Payment; 404 not_found when the order was never charged."""
     order_id = parse_value(ORDER_ID, order_id, field="order_id")
     payment = current_store().get(order_id)
-    if payment is None:
-        raise _not_found(order_id)
-    return json_response(payment)
+    return found_response(payment, _no_payment(order_id))
 
 
 @payments_bp.post("/<order_id>/refund")
@@ -72,7 +70,7 @@ def refund_payment(order_id: str) -> Response:
     try:
         payment = current_store().refund(order_id)
     except PaymentNotFoundError as err:
-        raise _not_found(order_id) from err
+        raise ApiError(404, "not_found", _no_payment(order_id)) from err
     except NotRefundableError as err:
         raise ApiError(409, "not_refundable", str(err)) from err
     logger.info("Payment of %d USD refunded", payment.amount)
