@@ -17,6 +17,7 @@ import os
 import secrets
 import signal
 import subprocess
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -286,6 +287,11 @@ def supervised_system(workdir: Path, env: dict[str, str] | None = None) -> Itera
         yield supervisor
 
 
+def new_item() -> str:
+    """An item no other test uses: tests share one system without meeting in its stock."""
+    return f"item-{uuid.uuid4().hex[:12]}"
+
+
 class OrderApi:
     """The HTTP calls a user makes, with the waits a test needs."""
 
@@ -361,6 +367,15 @@ class OrderApi:
             reached, deadline_s=deadline_s, what=f"order {order_id} {step or 'done'} ({seen})"
         )
         return seen
+
+    def place_awaiting_approval(self) -> tuple[str, str]:
+        """(item, order id) of a new order waiting for a manager: 11 of a new item stocked 20 at
+        5 000 USD, so 55 000 USD, over the 50 000 USD approval threshold."""
+        item = new_item()
+        self.restock(item, quantity=20, unit_price=5000)
+        order_id = self.place(item, 11)
+        self.wait_for(order_id, step="awaiting_approval")
+        return item, order_id
 
     def decide(self, order_id: str, *, approved: bool) -> httpx.Response:
         return self.orders.post(f"/orders/{order_id}/approval", json={"approved": approved})

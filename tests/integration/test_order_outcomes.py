@@ -14,6 +14,7 @@ from tests.integration.system import (
     APPROVAL_TIMEOUT_SECONDS,
     PAYMENT_DECLINE_OVER,
     OrderApi,
+    new_item,
     running_system,
 )
 
@@ -22,10 +23,6 @@ from tests.integration.system import (
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrderApi]:
     with running_system(tmp_path_factory.mktemp("system")) as system:
         yield OrderApi(system)
-
-
-def new_item() -> str:
-    return f"item-{uuid.uuid4().hex[:12]}"
 
 
 def test_order_in_stock_completes_and_takes_stock_and_charges(api: OrderApi) -> None:
@@ -84,30 +81,22 @@ def test_large_order_waits_for_approval_and_completes_when_approved(api: OrderAp
     assert api.decide(order_id, approved=False).status_code == 409
 
 
-def test_rejected_order_is_not_processed(api: OrderApi) -> None:
-    item = new_item()
-    api.restock(item, quantity=20, unit_price=5000)
+@pytest.mark.parametrize(
+    ("decision", "reason"),
+    [(False, "approval_rejected"), (None, "approval_timeout")],
+    ids=["rejected", "nobody-decides"],
+)
+def test_order_a_manager_does_not_approve_is_not_processed(
+    api: OrderApi, decision: bool | None, reason: str
+) -> None:
+    item, order_id = api.place_awaiting_approval()
 
-    order_id = api.place(item, 11)
-    api.wait_for(order_id, step="awaiting_approval")
-    assert api.decide(order_id, approved=False).status_code == 202
-    done = api.wait_for(order_id)
-
-    assert done["result"]["processed"] is False
-    assert done["result"]["reason"] == "approval_rejected"
-    assert api.stock(item) == 20
-    assert api.payment_record(order_id) is None
-
-
-def test_order_nobody_approves_times_out(api: OrderApi) -> None:
-    item = new_item()
-    api.restock(item, quantity=20, unit_price=5000)
-
-    order_id = api.place(item, 11)
+    if decision is not None:
+        assert api.decide(order_id, approved=decision).status_code == 202
     done = api.wait_for(order_id, deadline_s=APPROVAL_TIMEOUT_SECONDS + 60)
 
     assert done["result"]["processed"] is False
-    assert done["result"]["reason"] == "approval_timeout"
+    assert done["result"]["reason"] == reason
     assert api.stock(item) == 20
     assert api.payment_record(order_id) is None
 
@@ -131,11 +120,7 @@ def test_declined_payment_leaves_stock_alone(api: OrderApi) -> None:
 
 
 def test_hold_cancelled_before_update_fails_the_order_and_refunds(api: OrderApi) -> None:
-    item = new_item()
-    api.restock(item, quantity=20, unit_price=5000)
-
-    order_id = api.place(item, 11)
-    api.wait_for(order_id, step="awaiting_approval")
+    item, order_id = api.place_awaiting_approval()
     api.release(order_id)  # an operator cancels the hold while the manager decides
     api.decide(order_id, approved=True)
     done = api.wait_for(order_id)
