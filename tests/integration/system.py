@@ -368,12 +368,15 @@ class OrderApi:
         )
         return seen
 
-    def place_awaiting_approval(self) -> tuple[str, str]:
-        """(item, order id) of a new order waiting for a manager: 11 of a new item stocked 20 at
-        5 000 USD, so 55 000 USD, over the 50 000 USD approval threshold."""
+    def place_awaiting_approval(
+        self, *, stock: int = 20, quantity: int = 11, unit_price: int = 5000
+    ) -> tuple[str, str]:
+        """(item, order id) of an order of a new item, waiting for a manager: by default 11 of
+        20 at 5 000 USD, so 55 000 USD, over the 50 000 USD approval threshold."""
+        assert quantity * unit_price > 50_000, "under the threshold, no approval is asked"
         item = new_item()
-        self.restock(item, quantity=20, unit_price=5000)
-        order_id = self.place(item, 11)
+        self.restock(item, quantity=stock, unit_price=unit_price)
+        order_id = self.place(item, quantity)
         self.wait_for(order_id, step="awaiting_approval")
         return item, order_id
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,11 @@ from tests.integration.system import (
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrderApi]:
     with running_system(tmp_path_factory.mktemp("system")) as system:
         yield OrderApi(system)
+
+
+def outcome(done: dict[str, Any]) -> tuple[bool, str | None]:
+    """Whether the order was processed and, if not, why."""
+    return done["result"]["processed"], done["result"]["reason"]
 
 
 def test_order_in_stock_completes_and_takes_stock_and_charges(api: OrderApi) -> None:
@@ -55,8 +61,7 @@ def test_order_without_enough_stock_is_not_processed(
     done = api.wait_for(order_id)
 
     assert done["status"] == "COMPLETED"
-    assert done["result"]["processed"] is False
-    assert done["result"]["reason"] == "insufficient_inventory"
+    assert outcome(done) == (False, "insufficient_inventory")
     assert api.payment_record(order_id) is None
     if stocked is not None:
         assert api.stock(item) == stocked
@@ -95,24 +100,20 @@ def test_order_a_manager_does_not_approve_is_not_processed(
         assert api.decide(order_id, approved=decision).status_code == 202
     done = api.wait_for(order_id, deadline_s=APPROVAL_TIMEOUT_SECONDS + 60)
 
-    assert done["result"]["processed"] is False
-    assert done["result"]["reason"] == reason
+    assert outcome(done) == (False, reason)
     assert api.stock(item) == 20
     assert api.payment_record(order_id) is None
 
 
 def test_declined_payment_leaves_stock_alone(api: OrderApi) -> None:
-    item = new_item()
-    unit_price = PAYMENT_DECLINE_OVER + 1  # one unit is over the payment service's limit
-    api.restock(item, quantity=5, unit_price=unit_price)
-
-    order_id = api.place(item, 1)
-    api.wait_for(order_id, step="awaiting_approval")
+    # One unit is over the payment service's limit.
+    item, order_id = api.place_awaiting_approval(
+        stock=5, quantity=1, unit_price=PAYMENT_DECLINE_OVER + 1
+    )
     api.decide(order_id, approved=True)
     done = api.wait_for(order_id)
 
-    assert done["result"]["processed"] is False
-    assert done["result"]["reason"] == "payment_declined"
+    assert outcome(done) == (False, "payment_declined")
     assert api.stock(item) == 5
     payment = api.payment_record(order_id)
     assert payment is not None
@@ -125,8 +126,7 @@ def test_hold_cancelled_before_update_fails_the_order_and_refunds(api: OrderApi)
     api.decide(order_id, approved=True)
     done = api.wait_for(order_id)
 
-    assert done["result"]["processed"] is False
-    assert done["result"]["reason"] == "inventory_update_failed"
+    assert outcome(done) == (False, "inventory_update_failed")
     assert api.stock(item) == 20
     payment = api.payment_record(order_id)
     assert payment is not None

@@ -3,7 +3,6 @@ Zipkin server that `make up` runs."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +10,7 @@ import httpx
 import pytest
 
 from tests.integration.harness import ZIPKIN_URL, wait_until
-from tests.integration.system import PAYMENT_DECLINE_OVER, OrderApi, running_system
+from tests.integration.system import PAYMENT_DECLINE_OVER, OrderApi, new_item, running_system
 
 Span = dict[str, Any]
 APPS = ("order-processor", "inventory", "payment")
@@ -93,16 +92,23 @@ def assert_apps_and_sidecars_report(spans: list[Span]) -> None:
         assert any(scope(span) in SIDECAR_SCOPES for span in mine), f"no sidecar span from {app}"
 
 
+def collect_order_trace(order_id: str) -> list[Span]:
+    """The order's trace once its last notification is in, checked to be one connected trace
+    that every app and its sidecar report to."""
+    spans = collect_trace(order_id, last_activity="notify_activity")
+    assert_one_connected_trace(spans)
+    assert_apps_and_sidecars_report(spans)
+    return spans
+
+
 def test_an_order_is_one_trace_across_all_services(api: OrderApi) -> None:
-    item = f"item-{uuid.uuid4().hex[:12]}"
+    item = new_item()
     api.restock(item, quantity=10, unit_price=5000)
     order_id = api.place(item, 1)
     assert api.wait_for(order_id)["result"]["processed"] is True
 
-    spans = collect_trace(order_id, last_activity="notify_activity")
+    spans = collect_order_trace(order_id)
 
-    assert_one_connected_trace(spans)
-    assert_apps_and_sidecars_report(spans)
     assert activity_spans(spans) == [
         "verify_inventory_activity",
         "notify_activity",
@@ -116,17 +122,14 @@ def test_an_order_is_one_trace_across_all_services(api: OrderApi) -> None:
 
 
 def test_a_declined_payment_is_traced_with_its_error(api: OrderApi) -> None:
-    item = f"item-{uuid.uuid4().hex[:12]}"
-    api.restock(item, quantity=5, unit_price=PAYMENT_DECLINE_OVER + 1)
-    order_id = api.place(item, 1)
-    api.wait_for(order_id, step="awaiting_approval")
+    _, order_id = api.place_awaiting_approval(
+        stock=5, quantity=1, unit_price=PAYMENT_DECLINE_OVER + 1
+    )
     api.decide(order_id, approved=True)
     assert api.wait_for(order_id)["result"]["reason"] == "payment_declined"
 
-    spans = collect_trace(order_id, last_activity="notify_activity")
+    spans = collect_order_trace(order_id)
 
-    assert_one_connected_trace(spans)
-    assert_apps_and_sidecars_report(spans)
     assert activity_spans(spans) == [
         "verify_inventory_activity",
         "notify_activity",
