@@ -334,6 +334,12 @@ class OrderApi:
         assert response.status_code == 200, response.text
         return dict(response.json())
 
+    def payment_of(self, order_id: str) -> dict[str, Any]:
+        """The order's payment record, which must exist."""
+        payment = self.payment_record(order_id)
+        assert payment is not None, f"order {order_id} was never charged"
+        return payment
+
     def place(self, item: str, quantity: int, **headers: str) -> str:
         response = self.orders.post(
             "/orders", json={"item": item, "quantity": quantity}, headers=headers

@@ -42,8 +42,7 @@ def test_order_in_stock_completes_and_takes_stock_and_charges(api: OrderApi) -> 
     assert done["step"] == "completed"
     assert done["result"] == {"processed": True, "reason": None, "total": 5000}
     assert api.stock(item) == 9
-    payment = api.payment_record(order_id)
-    assert payment is not None
+    payment = api.payment_of(order_id)
     assert (payment["status"], payment["amount"], payment["refunded"]) == ("approved", 5000, False)
 
 
@@ -115,8 +114,7 @@ def test_declined_payment_leaves_stock_alone(api: OrderApi) -> None:
 
     assert outcome(done) == (False, "payment_declined")
     assert api.stock(item) == 5
-    payment = api.payment_record(order_id)
-    assert payment is not None
+    payment = api.payment_of(order_id)
     assert payment["status"] == "declined"
 
 
@@ -128,8 +126,7 @@ def test_hold_cancelled_before_update_fails_the_order_and_refunds(api: OrderApi)
 
     assert outcome(done) == (False, "inventory_update_failed")
     assert api.stock(item) == 20
-    payment = api.payment_record(order_id)
-    assert payment is not None
+    payment = api.payment_of(order_id)
     assert (payment["status"], payment["refunded"]) == ("approved", True)
     assert f"Order {order_id} Failed!" in api.plan.log()
 

@@ -62,8 +62,7 @@ def restart(system: Supervisor, app_id: str, which: str) -> None:
 
 
 def assert_charged_and_taken_once(api: OrderApi, order_id: str, amount: int) -> None:
-    payment = api.payment_record(order_id)
-    assert payment is not None
+    payment = api.payment_of(order_id)
     assert (payment["status"], payment["amount"], payment["refunded"]) == (
         "approved",
         amount,
