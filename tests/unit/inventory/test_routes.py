@@ -221,16 +221,22 @@ def test_available_stock_never_goes_negative(
     assert stored(state_client, "cars") == (1, 4)
 
 
-def test_commit_lets_the_stock_go_and_a_repeat_changes_nothing(
-    client: FlaskClient, state_client: FakeStateClient
+@pytest.mark.parametrize(
+    ("settle", "state", "available"),
+    # Committed stock leaves with the order; released stock is available again.
+    [(commit, "committed", 5), (release, "released", 8)],
+    ids=["commit", "release"],
+)
+def test_settling_a_reservation_moves_its_stock_once(
+    client: FlaskClient, state_client: FakeStateClient, settle: Any, state: str, available: int
 ) -> None:
     restock(client, "cars", 10, 5000)
     reserve(client, "order-1", 3)
     reserve(client, "order-2", 2)
 
-    first = commit(client, "order-1")
+    first = settle(client, "order-1")
     writes = state_client.writes
-    repeat = commit(client, "order-1")
+    repeat = settle(client, "order-1")
 
     assert first.status_code == 200
     assert first.get_json() == {
@@ -238,31 +244,13 @@ def test_commit_lets_the_stock_go_and_a_repeat_changes_nothing(
         "item": "cars",
         "quantity": 3,
         "unit_price": 5000,
-        "state": "committed",
-        "remaining": 5,  # what is available now, order-2's reservation included
+        "state": state,
+        "remaining": available,  # what is available now, order-2's reservation included
         "refusal": None,
     }
     assert repeat.get_json() == first.get_json()
     assert state_client.writes == writes
-    assert stored(state_client, "cars") == (5, 2)
-
-
-def test_release_gives_the_stock_back_and_a_repeat_changes_nothing(
-    client: FlaskClient, state_client: FakeStateClient
-) -> None:
-    restock(client, "cars", 10, 5000)
-    reserve(client, "order-1", 3)
-
-    first = release(client, "order-1")
-    writes = state_client.writes
-    repeat = release(client, "order-1")
-
-    assert first.status_code == 200
-    assert first.get_json()["state"] == "released"
-    assert first.get_json()["remaining"] == 10
-    assert repeat.get_json() == first.get_json()
-    assert state_client.writes == writes
-    assert stored(state_client, "cars") == (10, 0)
+    assert stored(state_client, "cars") == (available, 2)
 
 
 def test_a_reservation_repeated_after_it_was_settled_is_returned_as_it_is(
