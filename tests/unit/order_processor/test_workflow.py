@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ast
 import logging
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -535,3 +537,15 @@ def test_the_workflow_knows_neither_the_activities_nor_any_client() -> None:
     assert [m for m in modules if "client" in m or m.endswith((".activities", ".service"))] == []
     assert "activities" not in imported
     assert [name for name in imported if "Client" in name] == []
+
+
+def test_importing_the_workflow_loads_no_client() -> None:
+    """What the import actually loads, package __init__ included, in a fresh interpreter."""
+    code = "import sys, order_processor.workflow; print(' '.join(sorted(sys.modules)))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    clients = {"order_processor.clients", "order_processor.activities", "servicekit.invoke"}
+
+    assert clients.isdisjoint(loaded)
+    assert "httpx" not in loaded
