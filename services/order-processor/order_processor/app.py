@@ -4,11 +4,11 @@ from collections.abc import Callable
 
 from flask import Flask
 
-from order_processor import activities
+from order_processor.activities import OrderActivities
 from order_processor.clients import InventoryClient, PaymentClient
 from order_processor.extension import OrderProcessor
 from order_processor.routes import inventory_bp, openapi_bp, orders_bp, payments_bp
-from order_processor.runtime import Runtime, WorkflowWorker
+from order_processor.runtime import Runtime, WorkflowWorker, workflow_runtime
 from order_processor.service import OrderService, WorkflowClient, dapr_workflow_client
 from order_processor.settings import Settings
 from order_processor.watch import OrderWatch
@@ -21,7 +21,7 @@ def create_app(
     *,
     invoker: DaprInvoker | None = None,
     workflow_client_factory: Callable[[], WorkflowClient] | None = None,
-    runtime: Runtime | None = None,
+    runtime_factory: Callable[[], Runtime] | None = None,
 ) -> Flask:
     """Build the app; nothing here connects to Dapr (the worker starts in post_worker_init)."""
     settings = settings or Settings()
@@ -30,7 +30,9 @@ def create_app(
     invoker = invoker or DaprInvoker(settings)
     inventory = InventoryClient(invoker, settings.inventory_app_id)
     payment = PaymentClient(invoker, settings.payment_app_id)
-    worker = WorkflowWorker(activities.ActivityClients(inventory, payment), runtime)
+    worker = WorkflowWorker(
+        OrderActivities(inventory, payment), runtime_factory or workflow_runtime
+    )
     orders = OrderService(
         approval_timeout_seconds=settings.approval_timeout_seconds,
         client_factory=workflow_client_factory or dapr_workflow_client,
