@@ -3,6 +3,7 @@
 ``start``/``stop`` are called by the gunicorn worker hooks (``gunicorn.conf.py``).
 """
 
+import threading
 from dataclasses import dataclass
 from typing import cast
 
@@ -27,6 +28,8 @@ class OrderProcessor:
     orders: OrderService
     worker: WorkflowWorker
     watch: OrderWatch
+    # Requests other than long polls served at once (app.py).
+    request_slots: threading.BoundedSemaphore
 
     def init_app(self, app: Flask) -> None:
         app.extensions[KEY] = self
