@@ -9,7 +9,6 @@ import re
 import socket
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pytest
 from contracts.inventory import InventoryItem, InventoryList
 from contracts.orders import OrderAccepted, OrderStatus
 from tests.integration.harness import wait_until
-from tests.integration.system import APPROVAL_TIMEOUT_SECONDS, running_system
+from tests.integration.system import APPROVAL_TIMEOUT_SECONDS, new_item, running_system
 
 # The decision below must come within the test system's approval timeout: two CLI start-ups.
 assert APPROVAL_TIMEOUT_SECONDS >= 5
@@ -48,10 +47,6 @@ def orderctl(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         command, check=False, capture_output=True, text=True, env=_env(), timeout=CLI_DEADLINE_S
     )
-
-
-def new_item() -> str:
-    return f"item-{uuid.uuid4().hex[:12]}"
 
 
 def restock(url: str, item: str, quantity: int, unit_price: int) -> None:

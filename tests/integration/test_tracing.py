@@ -11,7 +11,13 @@ import httpx
 import pytest
 
 from tests.integration.harness import ZIPKIN_URL, wait_until
-from tests.integration.system import PAYMENT_DECLINE_OVER, OrderApi, Plan, running_system
+from tests.integration.system import (
+    PAYMENT_DECLINE_OVER,
+    OrderApi,
+    Plan,
+    new_item,
+    running_system,
+)
 
 Span = dict[str, Any]
 APPS = ("order-processor", "inventory", "payment")
@@ -121,16 +127,23 @@ def assert_apps_and_sidecars_report(spans: list[Span]) -> None:
         assert any(scope(span) in SIDECAR_SCOPES for span in mine), f"no sidecar span from {app}"
 
 
+def collect_order_trace(order_id: str) -> list[Span]:
+    """The order's trace once its last notification is in, checked to be one connected trace
+    that every app and its sidecar report to."""
+    spans = collect_trace(order_id, last_activity="notify_activity")
+    assert_one_connected_trace(spans)
+    assert_apps_and_sidecars_report(spans)
+    return spans
+
+
 def test_an_order_is_one_trace_across_all_services(api: OrderApi) -> None:
-    item = f"item-{uuid.uuid4().hex[:12]}"
+    item = new_item()
     api.restock(item, quantity=10, unit_price=5000)
     order_id = api.place(item, 1)
     assert api.wait_for(order_id)["result"]["processed"] is True
 
-    spans = collect_trace(order_id, last_activity="notify_activity")
+    spans = collect_order_trace(order_id)
 
-    assert_one_connected_trace(spans)
-    assert_apps_and_sidecars_report(spans)
     assert activity_spans(spans) == [
         "verify_inventory_activity",
         "notify_activity",
@@ -144,17 +157,14 @@ def test_an_order_is_one_trace_across_all_services(api: OrderApi) -> None:
 
 
 def test_a_declined_payment_is_traced_with_its_error(api: OrderApi) -> None:
-    item = f"item-{uuid.uuid4().hex[:12]}"
-    api.restock(item, quantity=5, unit_price=PAYMENT_DECLINE_OVER + 1)
-    order_id = api.place(item, 1)
-    api.wait_for(order_id, step="awaiting_approval")
+    _, order_id = api.place_awaiting_approval(
+        stock=5, quantity=1, unit_price=PAYMENT_DECLINE_OVER + 1
+    )
     api.decide(order_id, approved=True)
     assert api.wait_for(order_id)["result"]["reason"] == "payment_declined"
 
-    spans = collect_trace(order_id, last_activity="notify_activity")
+    spans = collect_order_trace(order_id)
 
-    assert_one_connected_trace(spans)
-    assert_apps_and_sidecars_report(spans)
     assert activity_spans(spans) == [
         "verify_inventory_activity",
         "notify_activity",
@@ -185,7 +195,7 @@ def test_probes_and_the_workflow_worker_s_housekeeping_leave_no_trace(
                 assert httpx.get(f"{app.url}{path}", timeout=5).status_code == 200
     # An order after the probes: once its whole trace is in Zipkin, every app has exported
     # what it recorded before it (each app's exporter sends its spans in the order they end).
-    item = f"item-{uuid.uuid4().hex[:12]}"
+    item = new_item()
     api.restock(item, quantity=10, unit_price=10)
     order_id = api.place(item, 1)
     assert api.wait_for(order_id)["result"]["processed"] is True

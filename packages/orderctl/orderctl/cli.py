@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 import httpx
@@ -120,19 +120,27 @@ def cli(ctx: click.Context, url: str, as_json: bool) -> None:
 pass_session = click.make_pass_decorator(Session)
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def seconds_option(name: str, default: float, help_text: str) -> Callable[[F], F]:
+    """A --wait option that takes a number of seconds."""
+    return click.option(
+        name,
+        type=click.FloatRange(min=0),
+        default=default,
+        show_default=True,
+        help=f"With --wait: {help_text}",
+    )
+
+
 @cli.command()
 @click.argument("item")
 @click.argument("quantity", type=click.IntRange(min=1))
 @click.option(
     "--wait", is_flag=True, help="Follow the order until it ends; exit 1 if not processed."
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0),
-    default=DEFAULT_TIMEOUT_S,
-    show_default=True,
-    help="With --wait: give up after this many seconds (exit 1).",
-)
+@seconds_option("--timeout", DEFAULT_TIMEOUT_S, "give up after this many seconds (exit 1).")
 @pass_session
 def place(session: Session, *, item: str, quantity: int, wait: bool, timeout: float) -> None:
     """Order QUANTITY of ITEM; --wait follows it live.

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, request
 from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
 
 from contracts.errors import ErrorBody, FieldError
-from contracts.fields import ItemName, OrderId
+from contracts.fields import ITEM_NAME, ORDER_ID
 from contracts.inventory import Restock
 from contracts.orders import ApprovalAccepted, ApprovalDecision, OrderRequest, Step
 from order_processor.extension import current
@@ -23,7 +23,14 @@ from order_processor.service import (
 )
 from order_processor.watch import MAX_WAIT_SECONDS, TooManyWaitingError
 from servicekit import logs
-from servicekit.web import ApiError, error_response, json_response, parse_body, parse_value
+from servicekit.web import (
+    ApiError,
+    error_response,
+    found_response,
+    json_response,
+    parse_body,
+    parse_value,
+)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -32,8 +39,6 @@ inventory_bp = Blueprint("inventory", __name__, url_prefix="/inventory")
 payments_bp = Blueprint("payments", __name__, url_prefix="/payments")
 openapi_bp = Blueprint("openapi", __name__)
 
-_ORDER_ID: TypeAdapter[str] = TypeAdapter(OrderId)
-_ITEM_NAME: TypeAdapter[str] = TypeAdapter(ItemName)
 _WAIT: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=0, le=MAX_WAIT_SECONDS)])
 # ?step= (empty) is "no step yet": the client has seen the order before its first step.
 _STEP: TypeAdapter[Step] = TypeAdapter(Step)
@@ -47,7 +52,7 @@ _IDEMPOTENCY_KEY: TypeAdapter[str] = TypeAdapter(
 def _order_id(raw: str) -> str:
     """A malformed id names no order: 404, like any unknown one."""
     try:
-        return _ORDER_ID.validate_python(raw)
+        return ORDER_ID.validate_python(raw)
     except ValidationError as err:
         raise _not_found(raw) from err
 
@@ -150,17 +155,14 @@ def list_items() -> Response:
 @inventory_bp.get("/<item>")
 def get_item(item: str) -> Response:
     """200 InventoryItem from inventory; 404 not_found; 422 for an invalid name."""
-    name = parse_value(_ITEM_NAME, item, field="item")
-    found = current().inventory.get_item(name)
-    if found is None:
-        raise ApiError(404, "not_found", f"No item named {name!r}")
-    return json_response(found)
+    name = parse_value(ITEM_NAME, item, field="item")
+    return found_response(current().inventory.get_item(name), f"No item named {name!r}")
 
 
 @inventory_bp.put("/<item>")
 def restock_item(item: str) -> Response:
     """200 InventoryItem with available quantity and price set, reservations kept; 400/413/422 for bad input."""  # noqa: E501
-    name = parse_value(_ITEM_NAME, item, field="item")
+    name = parse_value(ITEM_NAME, item, field="item")
     restock = parse_body(Restock)
     return json_response(current().inventory.restock(name, restock))
 
@@ -168,11 +170,9 @@ def restock_item(item: str) -> Response:
 @payments_bp.get("/<order_id>")
 def get_payment(order_id: str) -> Response:
     """200 Payment from payment; 404 not_found when the order was never charged; 422 bad id."""
-    order_id = parse_value(_ORDER_ID, order_id, field="order_id")
+    order_id = parse_value(ORDER_ID, order_id, field="order_id")
     payment = current().payment.get(order_id)
-    if payment is None:
-        raise ApiError(404, "not_found", f"No payment for order {order_id!r}")
-    return json_response(payment)
+    return found_response(payment, f"No payment for order {order_id!r}")
 
 
 @openapi_bp.get("/openapi.json")

@@ -303,3 +303,29 @@ def test_the_bell_forgets_old_rings() -> None:
     with bell.listen(ORDER_ID) as rung:
         assert not rung.is_set()
     assert bell._rung == {}  # nothing kept past remember_s: the memory stays bounded
+
+
+def test_other_requests_take_only_gunicorn_threads_slots_and_give_them_back(
+    app: Flask, client: FlaskClient, workflow_client: FakeWorkflowClient
+) -> None:
+    order_id = placed(client, workflow_client, "processing_payment")
+    slots = threading.BoundedSemaphore(1)
+    app.extensions["order_processor"].request_slots = slots
+    # Requests that end well or badly give their slot back: one slot serves them in turn.
+    for path in (f"/orders/{order_id}", f"/orders/{'e' * 32}", f"/orders/{order_id}"):
+        client.get(path)
+    assert slots.acquire(blocking=False)  # every slot is free again; now this test holds it
+
+    # A long poll needs none...
+    body = client.get(f"/orders/{order_id}?wait=30&step=").get_json()
+    assert body["step"] == "processing_payment"
+
+    # ...another request waits for one.
+    answered: list[int] = []
+    other = threading.Thread(target=lambda: answered.append(client.get("/readyz").status_code))
+    other.start()
+    other.join(0.2)
+    assert other.is_alive()
+    slots.release()
+    other.join(5)
+    assert answered
