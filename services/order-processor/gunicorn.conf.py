@@ -37,7 +37,7 @@ globals().update(
 
 def post_worker_init(worker: Any) -> None:
     """In the worker: stop gracefully on any quit signal, connect the workflow worker, then
-    run the seed's console demo if RUN_DEMO, before the first request is served."""
+    start the seed's console demo if RUN_DEMO (readiness waits for its end)."""
     # Imported here, in the worker: the master never loads the app.
     from order_processor import demo, extension  # noqa: PLC0415
 
@@ -47,7 +47,7 @@ def post_worker_init(worker: Any) -> None:
     clock = demo.Clock(
         settings.demo_timeout_seconds, heartbeat=worker.notify, stopping=lambda: not worker.alive
     )
-    demo.run_if_asked(worker.wsgi, clock)
+    demo.start_if_asked(worker.wsgi, clock)
 
 
 def worker_exit(server: Any, worker: Any) -> None:

@@ -1,13 +1,16 @@
 """The seed quickstart's console demo: a client of order-processor, not a part of it.
 
-With RUN_DEMO=true (the local `dapr run -f .`) the gunicorn worker runs it once the workflow
-worker is connected and before it serves a request, so whatever a user (or the README's test)
-does next sees the demo's stock, not a race with it; readiness knows nothing of it. It restocks
+With RUN_DEMO=true (the local `dapr run -f .`) the gunicorn worker starts it in a thread once the
+workflow worker is connected. The worker serves meanwhile (the sidecar asks the app for its
+actor configuration before it runs any workflow, the demo's too), but it is not ready until the
+demo is done, so whatever a user (or the README's test) does next sees the demo's stock, not a
+race with it. It restocks
 and places its order the way the order API does, then follows the order to its end, and prints
 what the seed printed, so the seed's README checks still pass.
 """
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -95,15 +98,23 @@ def run_demo(orders: OrderService, inventory: InventoryClient, clock: Clock) -> 
     _say(f"Workflow completed! Result: {WorkflowStatus[status.status]}")
 
 
+def start_if_asked(app: Flask, clock: Clock) -> None:
+    """Start the demo in a thread if the settings ask for it; readiness waits for its end."""
+    if not extension.of(app).settings.run_demo:
+        return
+    threading.Thread(target=run_if_asked, args=(app, clock), name="demo", daemon=True).start()
+
+
 def run_if_asked(app: Flask, clock: Clock) -> None:
     """Run the demo if the settings ask for it; a failed demo says so and serving goes on."""
     processor = extension.of(app)
-    if not processor.settings.run_demo:
-        return
     try:
-        run_demo(processor.orders, processor.inventory, clock)
+        if processor.settings.run_demo:
+            run_demo(processor.orders, processor.inventory, clock)
     except InterruptedError:
         return
     except Exception as err:
         logger.exception("The demo did not complete")
         _say(f"Demo failed: {err}")
+    finally:
+        processor.demo_done.set()

@@ -138,10 +138,19 @@ def test_a_failed_demo_says_so_and_leaves_the_server_alone(
     assert app.test_client().get("/readyz").status_code == 200
 
 
-def test_readiness_knows_nothing_of_the_demo(invoker: DaprInvoker, mesh: DaprMesh) -> None:
-    mesh.overrides["inventory"] = unreachable  # a demo could never finish
-    app = app_with(invoker, FakeWorkflowClient(), run_demo=True)
+def test_readiness_waits_for_the_demo_and_only_when_it_is_on(
+    invoker: DaprInvoker, mesh: DaprMesh
+) -> None:
+    mesh.overrides["inventory"] = unreachable  # the demo fails at once (Clock(0) below)
+    with_demo = app_with(invoker, FakeWorkflowClient(), run_demo=True)
+    without_demo = app_with(invoker, FakeWorkflowClient(), run_demo=False)
+    for app in (with_demo, without_demo):
+        extension.start(app)
 
-    extension.start(app)
+    demo.start_if_asked(without_demo, demo.Clock(0))
+    waiting = with_demo.test_client().get("/readyz").status_code
+    demo.run_if_asked(with_demo, demo.Clock(0))
 
-    assert app.test_client().get("/readyz").status_code == 200
+    assert waiting == 503
+    assert with_demo.test_client().get("/readyz").status_code == 200
+    assert without_demo.test_client().get("/readyz").status_code == 200
