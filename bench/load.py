@@ -1,8 +1,8 @@
 """Closed-loop load: `concurrency` async clients, each placing its next order once the last is done.
 
-An order's latency is from sending its POST to the poll answer that shows it finished (for the
-ceiling: from scheduling to the end of the workflow client's wait). Throughput is the orders
-that finished processed, divided by the wall time of the whole phase.
+An order's latency is from sending its POST to the answer of the long poll that shows it
+finished (for the ceiling: from scheduling to the end of the workflow client's wait).
+Throughput is the orders that finished processed, divided by the wall time of the whole phase.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from bench.apps.ceiling import WORKFLOW_NAME as CEILING_WORKFLOW
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "TERMINATED"})
 ORDER_DEADLINE_S = 120.0
+# How long the API may hold one long poll (order_processor.watch.MAX_WAIT_SECONDS).
+LONG_POLL_S = 30
 
 
 @dataclass
@@ -106,17 +108,17 @@ async def closed_loop(
 
 
 class HttpOrders:
-    """Orders through the HTTP order API (`POST /orders`, then poll `GET /orders/<id>`)."""
+    """Orders through the HTTP order API: `POST /orders`, then long polls of
+    `GET /orders/<id>?wait=30` until the order has ended (one, unless it takes over 30 s)."""
 
-    def __init__(self, base_url: str, item: str, *, poll_interval_s: float) -> None:
+    def __init__(self, base_url: str, item: str) -> None:
         self.item = item
-        self.poll_interval_s = poll_interval_s
         # One pooled client, keep-alive: the load generator should cost the system nothing extra.
         # Idle connections are dropped after 1 s, before gunicorn drops them (its keepalive is
         # 2 s): else a request can go out on a connection the server is closing.
         self.client = httpx.AsyncClient(
             base_url=base_url,
-            timeout=30,
+            timeout=LONG_POLL_S + 30,
             limits=httpx.Limits(
                 max_connections=128, max_keepalive_connections=128, keepalive_expiry=1.0
             ),
@@ -131,13 +133,16 @@ class HttpOrders:
             order_id = response.json()["order_id"]
             polls = 0
             while time.perf_counter() - start < ORDER_DEADLINE_S:
-                await asyncio.sleep(self.poll_interval_s)
                 polls += 1
                 try:
-                    status = await self.client.get(f"/orders/{order_id}")
+                    status = await self.client.get(
+                        f"/orders/{order_id}", params={"wait": LONG_POLL_S}
+                    )
                 except httpx.TransportError:
-                    continue  # a poll is safe to repeat
+                    continue  # a read is safe to repeat
                 if status.status_code != 200:
+                    # 503 (a sidecar restarting, too many waiting): back off as told.
+                    await asyncio.sleep(float(status.headers.get("retry-after", "1")))
                     continue
                 body = status.json()
                 if body["status"] in TERMINAL:

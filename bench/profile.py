@@ -25,7 +25,7 @@ RATE_HZ = 100
 # What the samples were for: a sample counts for every category a frame of its stack matches
 # (so they overlap), as a share of all samples.
 CATEGORIES = {
-    "order API: GET /orders/<id> (the polls)": r"^get_order \(",
+    "order API: GET /orders/<id> (long polls)": r"^get_order \(",
     "order API: POST /orders": r"^place_order \(",
     "gunicorn request threads (all requests)": r"^ThreadWorker\.handle \(",
     "activities (with their calls)": r"^TaskHubGrpcWorker\._execute_activity \(",

@@ -253,6 +253,18 @@ def plot(results: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def _following(settings: dict[str, Any]) -> str:
+    """How the clients learned that an order was done: long polls, or (older runs) polls."""
+    rate = settings.get("poll_rate_per_s")
+    if not rate:
+        return "each order followed with long polls (`GET /orders/<id>?wait=30`)"
+    return (
+        f"polls {rate:.0f} GET/s in all (each client every "
+        + ", ".join(f"{1000 * c / rate:.0f} ms at c={c}" for c in settings["concurrency"])
+        + ")"
+    )
+
+
 def generated_section(results: dict[str, Any], plot_name: str) -> str:
     settings = results["settings"]
     lines = [
@@ -261,12 +273,7 @@ def generated_section(results: dict[str, Any], plot_name: str) -> str:
         f"Run `{results['run_id']}` ({results['started_at']}; raw figures "
         f"`bench/results/{results['run_id']}.json`, git-ignored): "
         f"{settings['orders']} orders per concurrency after {settings['warmup']} warm-up orders, "
-        f"polls {settings['poll_rate_per_s']:.0f} GET/s in all (each client every "
-        + ", ".join(
-            f"{1000 * c / settings['poll_rate_per_s']:.0f} ms at c={c}"
-            for c in settings["concurrency"]
-        )
-        + ")"
+        + _following(settings)
         + (f", env {settings['env']}" if settings["env"] else "")
         + (f", overlay `{settings['overlay']}`" if settings["overlay"] else "")
         + ".",

@@ -45,13 +45,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--concurrency", default="1,8,32", help="comma-separated client counts (default 1,8,32)"
     )
     parser.add_argument("--warmup", type=int, default=16, help="unmeasured orders per system")
-    parser.add_argument(
-        "--poll-rate",
-        type=float,
-        default=50.0,
-        help="GET /orders/<id> per second, all clients together: each client polls every "
-        "concurrency/rate seconds (default 50: every 20 ms at c=1, 160 ms at c=8, 640 ms at c=32)",
-    )
     parser.add_argument("--systems", default="a,b,c", help="which of a,b,c to run")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy pass on (a)")
     parser.add_argument(
@@ -121,12 +114,12 @@ def machine() -> dict[str, Any]:
     }
 
 
-def driver(target: systems.Target, poll_interval_s: float) -> Any:
+def driver(target: systems.Target) -> Any:
     """How orders are placed and followed: the workflow client for the ceiling, else HTTP."""
     if target.grpc_port is not None:
         return CeilingWorkflows(target.grpc_port)
     assert target.api_url is not None
-    return HttpOrders(target.api_url, systems.ITEM, poll_interval_s=poll_interval_s)
+    return HttpOrders(target.api_url, systems.ITEM)
 
 
 def run_phase(
@@ -135,7 +128,7 @@ def run_phase(
     """One closed-loop phase, with the CPU every measured process spent during it."""
 
     async def go() -> tuple[float, list[Outcome]]:
-        load = driver(target, concurrency / args.poll_rate)
+        load = driver(target)
         try:
             order: Callable[[int], Awaitable[Outcome]] = load.order
             return await closed_loop(order, orders=orders, concurrency=concurrency)
@@ -295,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
             "orders": args.orders,
             "concurrency": args.concurrency,
             "warmup": args.warmup,
-            "poll_rate_per_s": args.poll_rate,
+            "following": "long poll",
             "env": args.env,
             "overlay": str(args.overlay) if args.overlay else None,
             "item": systems.ITEM,

@@ -11,31 +11,43 @@ import os
 import sys
 from typing import Any
 
-from servicekit.workers import is_own_exit, stop_gracefully_on_quit
+from servicekit.workers import gunicorn_settings, is_own_exit, stop_gracefully_on_quit
 
-bind = f"0.0.0.0:{os.environ.get('APP_PORT', '8080')}"
-worker_class = "gthread"
-workers = 1
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
-wsgi_app = "order_processor:create_app()"
-# Never load the app in the master: the runtime and its gRPC channels belong to the worker.
-preload_app = False
-# post_worker_init waits (bounded) for the workflow stream before the worker heartbeats.
-timeout = 120
-graceful_timeout = 30
-# Gunicorn 25+ opens a control socket at one fixed path per user; three services would collide.
-control_socket_disable = True
-reload = os.environ.get("GUNICORN_RELOAD") == "true"  # skaffold dev: pick up synced modules
+# Gunicorn reads the settings from this file's globals.
+globals().update(
+    gunicorn_settings(
+        "order_processor:create_app()",
+        default_port=8080,
+        workers=1,
+        # Long polls (GET /orders/<id>?wait=) each hold a thread while they wait: at most
+        # MAX_WAITING_REQUESTS of them (Settings), on threads of their own on top of
+        # GUNICORN_THREADS, so waiting clients never take the threads other requests need. An
+        # idle thread costs ~no CPU.
+        threads=int(os.environ.get("GUNICORN_THREADS", "8"))
+        + int(os.environ.get("MAX_WAITING_REQUESTS", "32")),
+        # Never load the app in the master: the runtime and its gRPC channels belong to the
+        # worker.
+        preload_app=False,
+        # post_worker_init waits (bounded) for the workflow stream before the worker heartbeats.
+        timeout=120,
+        graceful_timeout=30,
+    )
+)
 
 
 def post_worker_init(worker: Any) -> None:
-    """In the worker: stop gracefully on any quit signal, then connect the workflow worker
-    (and start the demo if RUN_DEMO)."""
+    """In the worker: stop gracefully on any quit signal, connect the workflow worker, then
+    start the seed's console demo if RUN_DEMO (readiness waits for its end)."""
     # Imported here, in the worker: the master never loads the app.
-    from order_processor import extension  # noqa: PLC0415
+    from order_processor import demo, extension  # noqa: PLC0415
 
     stop_gracefully_on_quit(worker)
     extension.start(worker.wsgi)
+    settings = extension.of(worker.wsgi).settings
+    clock = demo.Clock(
+        settings.demo_timeout_seconds, heartbeat=worker.notify, stopping=lambda: not worker.alive
+    )
+    demo.start_if_asked(worker.wsgi, clock)
 
 
 def worker_exit(server: Any, worker: Any) -> None:

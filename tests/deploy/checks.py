@@ -46,6 +46,7 @@ from tests.deploy.sources import (
     dapr_apps,
     dapr_yaml_app_ids,
     gunicorn_config,
+    gunicorn_config_source,
     hook_commands,
     kind_name,
     locked_closure,
@@ -652,14 +653,15 @@ def _container_gaps(container: Obj, volumes: dict[str, Obj], writable_root: bool
 
 
 def env_problems(objects: list[Obj]) -> list[str]:
-    """Every variable an app's manifest sets is read by its Settings or its gunicorn.conf.py,
-    its value parses, and the console demo stays off on Kubernetes."""
+    """Every variable an app's manifest sets is read by its Settings or its gunicorn.conf.py
+    (with the shared settings it imports), its value parses, and the console demo stays off on
+    Kubernetes."""
     problems = []
     for deployment in dapr_apps(objects):
         name = deployment["metadata"]["name"]
         container = app_container(deployment)
         fields = set(SERVICES[name].settings.model_fields)
-        gunicorn = (SERVICES[name].folder / "gunicorn.conf.py").read_text()
+        gunicorn = gunicorn_config_source(name)
         for var in container.get("env") or []:
             key = var["name"]
             if key.lower() not in fields and not re.search(rf"[\"']{key}[\"']", gunicorn):

@@ -52,21 +52,28 @@ def replay(text: str, context: set[str], image: Path, python: str, env: dict[str
     executable = shutil.which(command[0], path=path)
     if executable is None or not Path(executable).is_relative_to(image):
         raise ReplayError(f"{command[0]} is not in the image (PATH {path})")
-    result = subprocess.run(
+    _run_on_host(
         [executable, "--check-config", *command[1:]],
         cwd=_host(image, final.workdir()),
         env={**final.env(), **env, "PATH": path},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
+        timeout_s=120,
+        failure=f"{command} cannot load its app",
     )
-    if result.returncode != 0:
-        raise ReplayError(f"{command} cannot load its app:\n{result.stdout}{result.stderr}")
 
 
 def _host(image: Path, path: str) -> Path:
     return image / path.lstrip("/")
+
+
+def _run_on_host(
+    argv: list[str], *, cwd: Path, env: dict[str, str], timeout_s: int, failure: str
+) -> None:
+    """Run a step of the image on the host; a failure raises ReplayError with its output."""
+    result = subprocess.run(
+        argv, cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=timeout_s
+    )
+    if result.returncode != 0:
+        raise ReplayError(f"{failure}:\n{result.stdout}{result.stderr}")
 
 
 def _copy(copy: Copy, context: set[str], image: Path, workdir: str) -> None:
@@ -113,14 +120,10 @@ def _run(command: str, stage_env: dict[str, str], image: Path, workdir: str) -> 
     cache = os.environ.get("UV_CACHE_DIR")
     if cache:
         env["UV_CACHE_DIR"] = cache
-    result = subprocess.run(
+    _run_on_host(
         command.split(),
         cwd=_host(image, workdir),
         env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
+        timeout_s=300,
+        failure=f"RUN {command} failed",
     )
-    if result.returncode != 0:
-        raise ReplayError(f"RUN {command} failed:\n{result.stderr}")

@@ -8,6 +8,8 @@ Kubernetes, the image and the code would actually see.
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import os
 import re
 import shlex
@@ -381,6 +383,26 @@ def gunicorn_config(service: str, env: dict[str, str]) -> Config:
     with environment(env):
         app.load_config_from_file(str(path))
     return app.cfg
+
+
+def gunicorn_config_source(service: str) -> str:
+    """The text of the service's gunicorn.conf.py and of the servicekit modules it imports,
+    where the settings every service shares are read from the environment."""
+    path = ROOT / "services" / service / "gunicorn.conf.py"
+    texts = [path.read_text()]
+    modules: set[str] = set()
+    for node in ast.walk(ast.parse(texts[0])):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("servicekit"):
+            # `from servicekit import workers` imports a module too.
+            modules |= {f"{node.module}.{alias.name}" for alias in node.names} | {str(node.module)}
+    for module in sorted(modules):
+        try:
+            spec = importlib.util.find_spec(module)
+        except ModuleNotFoundError:  # a name inside a module, not a module
+            continue
+        if spec is not None and spec.origin is not None:
+            texts.append(Path(spec.origin).read_text())
+    return "\n".join(texts)
 
 
 def bind_port(cfg: Config) -> int:

@@ -17,6 +17,7 @@ import os
 import secrets
 import signal
 import subprocess
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -286,6 +287,11 @@ def supervised_system(workdir: Path, env: dict[str, str] | None = None) -> Itera
         yield supervisor
 
 
+def new_item() -> str:
+    """An item no other test uses: tests share one system without meeting in its stock."""
+    return f"item-{uuid.uuid4().hex[:12]}"
+
+
 class OrderApi:
     """The HTTP calls a user makes, with the waits a test needs."""
 
@@ -328,6 +334,12 @@ class OrderApi:
         assert response.status_code == 200, response.text
         return dict(response.json())
 
+    def payment_of(self, order_id: str) -> dict[str, Any]:
+        """The order's payment record, which must exist."""
+        payment = self.payment_record(order_id)
+        assert payment is not None, f"order {order_id} was never charged"
+        return payment
+
     def place(self, item: str, quantity: int, **headers: str) -> str:
         response = self.orders.post(
             "/orders", json={"item": item, "quantity": quantity}, headers=headers
@@ -361,6 +373,18 @@ class OrderApi:
             reached, deadline_s=deadline_s, what=f"order {order_id} {step or 'done'} ({seen})"
         )
         return seen
+
+    def place_awaiting_approval(
+        self, *, stock: int = 20, quantity: int = 11, unit_price: int = 5000
+    ) -> tuple[str, str]:
+        """(item, order id) of an order of a new item, waiting for a manager: by default 11 of
+        20 at 5 000 USD, so 55 000 USD, over the 50 000 USD approval threshold."""
+        assert quantity * unit_price > 50_000, "under the threshold, no approval is asked"
+        item = new_item()
+        self.restock(item, quantity=stock, unit_price=unit_price)
+        order_id = self.place(item, quantity)
+        self.wait_for(order_id, step="awaiting_approval")
+        return item, order_id
 
     def decide(self, order_id: str, *, approved: bool) -> httpx.Response:
         return self.orders.post(f"/orders/{order_id}/approval", json={"approved": approved})

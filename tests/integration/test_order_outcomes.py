@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from tests.integration.system import (
     APPROVAL_TIMEOUT_SECONDS,
     PAYMENT_DECLINE_OVER,
     OrderApi,
+    new_item,
     running_system,
 )
 
@@ -24,8 +26,9 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrderApi]:
         yield OrderApi(system)
 
 
-def new_item() -> str:
-    return f"item-{uuid.uuid4().hex[:12]}"
+def outcome(done: dict[str, Any]) -> tuple[bool, str | None]:
+    """Whether the order was processed and, if not, why."""
+    return done["result"]["processed"], done["result"]["reason"]
 
 
 def test_order_in_stock_completes_and_takes_stock_and_charges(api: OrderApi) -> None:
@@ -39,8 +42,7 @@ def test_order_in_stock_completes_and_takes_stock_and_charges(api: OrderApi) -> 
     assert done["step"] == "completed"
     assert done["result"] == {"processed": True, "reason": None, "total": 5000}
     assert api.stock(item) == 9
-    payment = api.payment_record(order_id)
-    assert payment is not None
+    payment = api.payment_of(order_id)
     assert (payment["status"], payment["amount"], payment["refunded"]) == ("approved", 5000, False)
 
 
@@ -58,8 +60,7 @@ def test_order_without_enough_stock_is_not_processed(
     done = api.wait_for(order_id)
 
     assert done["status"] == "COMPLETED"
-    assert done["result"]["processed"] is False
-    assert done["result"]["reason"] == "insufficient_inventory"
+    assert outcome(done) == (False, "insufficient_inventory")
     assert api.payment_record(order_id) is None
     if stocked is not None:
         assert api.stock(item) == stocked
@@ -84,67 +85,48 @@ def test_large_order_waits_for_approval_and_completes_when_approved(api: OrderAp
     assert api.decide(order_id, approved=False).status_code == 409
 
 
-def test_rejected_order_is_not_processed(api: OrderApi) -> None:
-    item = new_item()
-    api.restock(item, quantity=20, unit_price=5000)
+@pytest.mark.parametrize(
+    ("decision", "reason"),
+    [(False, "approval_rejected"), (None, "approval_timeout")],
+    ids=["rejected", "nobody-decides"],
+)
+def test_order_a_manager_does_not_approve_is_not_processed(
+    api: OrderApi, decision: bool | None, reason: str
+) -> None:
+    item, order_id = api.place_awaiting_approval()
 
-    order_id = api.place(item, 11)
-    api.wait_for(order_id, step="awaiting_approval")
-    assert api.decide(order_id, approved=False).status_code == 202
-    done = api.wait_for(order_id)
-
-    assert done["result"]["processed"] is False
-    assert done["result"]["reason"] == "approval_rejected"
-    assert api.stock(item) == 20
-    assert api.payment_record(order_id) is None
-
-
-def test_order_nobody_approves_times_out(api: OrderApi) -> None:
-    item = new_item()
-    api.restock(item, quantity=20, unit_price=5000)
-
-    order_id = api.place(item, 11)
+    if decision is not None:
+        assert api.decide(order_id, approved=decision).status_code == 202
     done = api.wait_for(order_id, deadline_s=APPROVAL_TIMEOUT_SECONDS + 60)
 
-    assert done["result"]["processed"] is False
-    assert done["result"]["reason"] == "approval_timeout"
+    assert outcome(done) == (False, reason)
     assert api.stock(item) == 20
     assert api.payment_record(order_id) is None
 
 
 def test_declined_payment_leaves_stock_alone(api: OrderApi) -> None:
-    item = new_item()
-    unit_price = PAYMENT_DECLINE_OVER + 1  # one unit is over the payment service's limit
-    api.restock(item, quantity=5, unit_price=unit_price)
-
-    order_id = api.place(item, 1)
-    api.wait_for(order_id, step="awaiting_approval")
+    # One unit is over the payment service's limit.
+    item, order_id = api.place_awaiting_approval(
+        stock=5, quantity=1, unit_price=PAYMENT_DECLINE_OVER + 1
+    )
     api.decide(order_id, approved=True)
     done = api.wait_for(order_id)
 
-    assert done["result"]["processed"] is False
-    assert done["result"]["reason"] == "payment_declined"
+    assert outcome(done) == (False, "payment_declined")
     assert api.stock(item) == 5
-    payment = api.payment_record(order_id)
-    assert payment is not None
+    payment = api.payment_of(order_id)
     assert payment["status"] == "declined"
 
 
 def test_hold_cancelled_before_update_fails_the_order_and_refunds(api: OrderApi) -> None:
-    item = new_item()
-    api.restock(item, quantity=20, unit_price=5000)
-
-    order_id = api.place(item, 11)
-    api.wait_for(order_id, step="awaiting_approval")
+    item, order_id = api.place_awaiting_approval()
     api.release(order_id)  # an operator cancels the hold while the manager decides
     api.decide(order_id, approved=True)
     done = api.wait_for(order_id)
 
-    assert done["result"]["processed"] is False
-    assert done["result"]["reason"] == "inventory_update_failed"
+    assert outcome(done) == (False, "inventory_update_failed")
     assert api.stock(item) == 20
-    payment = api.payment_record(order_id)
-    assert payment is not None
+    payment = api.payment_of(order_id)
     assert (payment["status"], payment["refunded"]) == ("approved", True)
     assert f"Order {order_id} Failed!" in api.plan.log()
 

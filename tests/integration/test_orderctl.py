@@ -9,7 +9,6 @@ import re
 import socket
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pytest
 from contracts.inventory import InventoryItem, InventoryList
 from contracts.orders import OrderAccepted, OrderStatus
 from tests.integration.harness import wait_until
-from tests.integration.system import APPROVAL_TIMEOUT_SECONDS, running_system
+from tests.integration.system import APPROVAL_TIMEOUT_SECONDS, new_item, running_system
 
 # The decision below must come within the test system's approval timeout: two CLI start-ups.
 assert APPROVAL_TIMEOUT_SECONDS >= 5
@@ -50,10 +49,6 @@ def orderctl(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def new_item() -> str:
-    return f"item-{uuid.uuid4().hex[:12]}"
-
-
 def restock(url: str, item: str, quantity: int, unit_price: int) -> None:
     done = orderctl(url, "restock", item, str(quantity), str(unit_price))
     assert done.returncode == 0, done.stderr
@@ -71,7 +66,7 @@ def test_place_and_wait_follows_the_order_to_completion(url: str) -> None:
     item = new_item()
     restock(url, item, 10, 5000)
 
-    done = orderctl(url, "place", item, "1", "--wait", "--interval", "0.1")
+    done = orderctl(url, "place", item, "1", "--wait")
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(r"^\s+[\d.]+s\s+completed\b", done.stdout, re.MULTILINE), done.stdout
@@ -96,7 +91,7 @@ def test_large_order_waits_for_the_decision_given_with_orderctl(
     # as it would in a user's first terminal, while the manager decides from a second one.
     with progress.open("w") as out:
         waiting = subprocess.Popen(
-            _command(url, "place", item, "11", "--wait", "--interval", "0.1"),
+            _command(url, "place", item, "11", "--wait"),
             stdout=out,
             stderr=subprocess.STDOUT,
             text=True,
@@ -119,9 +114,14 @@ def test_large_order_waits_for_the_decision_given_with_orderctl(
 
     shown = progress.read_text()
     steps = re.findall(r"^\s+[\d.]+s\s+(\w+)", shown, re.MULTILINE)
-    # Polling may step over a fast step, never over the wait for the manager.
-    assert "awaiting_approval" in steps[:-1], shown
-    assert steps[-1] == ("completed" if code == 0 else "failed"), shown
+    # Long polls for the next step: every step shows, in order.
+    approved = ["processing_payment", "updating_inventory", "completed"]
+    rejected = ["compensating", "failed"]
+    assert steps == [
+        "verifying_inventory",
+        "awaiting_approval",
+        *(approved if code == 0 else rejected),
+    ], shown
     assert outcome in shown
     left = stock(url, item)
     assert (left.quantity, left.reserved) == ((9, 0) if code == 0 else (20, 0))
@@ -136,7 +136,7 @@ def test_json_output_parses_as_the_api_models(url: str) -> None:
     stocked = orderctl(url, "--json", "restock", item, "5", "7")
     accepted = orderctl(url, "--json", "place", item, "2")
     order_id = OrderAccepted.model_validate_json(accepted.stdout).order_id
-    followed = orderctl(url, "--json", "place", item, "1", "--wait", "--interval", "0.1")
+    followed = orderctl(url, "--json", "place", item, "1", "--wait")
     status = orderctl(url, "--json", "status", order_id)
     listed = orderctl(url, "--json", "inventory")
 
@@ -154,7 +154,7 @@ def test_json_output_parses_as_the_api_models(url: str) -> None:
 def test_order_that_is_not_processed_exits_1(url: str) -> None:
     item = new_item()  # never stocked
 
-    done = orderctl(url, "place", item, "1", "--wait", "--interval", "0.1")
+    done = orderctl(url, "place", item, "1", "--wait")
 
     assert done.returncode == 1, done.stdout + done.stderr
     assert "not processed: insufficient_inventory" in done.stdout

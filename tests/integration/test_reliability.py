@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,9 +18,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.errors import assert_api_error
 from tests.integration.harness import wait_until
 from tests.integration.report import record
-from tests.integration.system import OrderApi, Supervisor, supervised_system
+from tests.integration.system import OrderApi, Supervisor, new_item, supervised_system
 
 ORDER_PROCESSOR = "order-processor"
 # Long enough to hold an order at its approval step while a test kills things around it.
@@ -38,10 +38,6 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Supervisor]:
 @pytest.fixture
 def api(system: Supervisor) -> OrderApi:
     return OrderApi(system.plan)
-
-
-def new_item() -> str:
-    return f"item-{uuid.uuid4().hex[:12]}"
 
 
 def inventory_item(api: OrderApi, item: str) -> dict[str, Any]:
@@ -66,8 +62,7 @@ def restart(system: Supervisor, app_id: str, which: str) -> None:
 
 
 def assert_charged_and_taken_once(api: OrderApi, order_id: str, amount: int) -> None:
-    payment = api.payment_record(order_id)
-    assert payment is not None
+    payment = api.payment_of(order_id)
     assert (payment["status"], payment["amount"], payment["refunded"]) == (
         "approved",
         amount,
@@ -308,19 +303,12 @@ def test_bad_input_gets_a_4xx_naming_the_field_and_changes_nothing(
 
     response = _call(api, service, method, path, body)
 
-    assert response.status_code == status, response.text
-    error = response.json()
-    assert isinstance(error["error"], str)
-    if field is not None:
-        assert field in {entry["field"] for entry in error["fields"]}, error
+    assert_api_error(response.status_code, response.json(), status=status, field=field)
     assert _state(api, "cars") == before
 
 
 def test_a_second_approval_is_refused_and_changes_nothing(api: OrderApi) -> None:
-    item = new_item()
-    api.restock(item, quantity=20, unit_price=5000)
-    order_id = api.place(item, 11)
-    api.wait_for(order_id, step="awaiting_approval")
+    _, order_id = api.place_awaiting_approval()
     assert api.decide(order_id, approved=True).status_code == 202
     api.wait_for(order_id)
 

@@ -11,7 +11,13 @@ import httpx
 import pytest
 
 from tests.integration.harness import ZIPKIN_URL, wait_until
-from tests.integration.system import PAYMENT_DECLINE_OVER, OrderApi, running_system
+from tests.integration.system import (
+    PAYMENT_DECLINE_OVER,
+    OrderApi,
+    Plan,
+    new_item,
+    running_system,
+)
 
 Span = dict[str, Any]
 APPS = ("order-processor", "inventory", "payment")
@@ -21,20 +27,36 @@ APP_SCOPES = ("opentelemetry.instrumentation.", "dapr.ext.workflow.")
 SIDECAR_SCOPES = ("dapr-diagnostics", "durabletask")
 
 
+# Every app span of this module's system carries this tag (OpenTelemetry resource attribute),
+# so its traces can be told from those of anything else reporting to the shared Zipkin.
+RUN = uuid.uuid4().hex
+RUN_TAG = "test.run"
+
+
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrderApi]:
-    with running_system(tmp_path_factory.mktemp("system")) as system:
-        yield OrderApi(system)
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plan]:
+    env = {"OTEL_RESOURCE_ATTRIBUTES": f"{RUN_TAG}={RUN}"}
+    with running_system(tmp_path_factory.mktemp("system"), env) as plan:
+        yield plan
 
 
-def order_traces(order_id: str) -> list[list[Span]]:
+@pytest.fixture(scope="module")
+def api(system: Plan) -> OrderApi:
+    return OrderApi(system)
+
+
+def traces_tagged(tag: str, value: str, limit: int = 10) -> list[list[Span]]:
     response = httpx.get(
         f"{ZIPKIN_URL}/api/v2/traces",
-        params={"annotationQuery": f"order.id={order_id}", "lookback": 3_600_000, "limit": 10},
+        params={"annotationQuery": f"{tag}={value}", "lookback": 3_600_000, "limit": limit},
         timeout=5,
     )
     response.raise_for_status()
     return list(response.json())
+
+
+def order_traces(order_id: str) -> list[list[Span]]:
+    return traces_tagged("order.id", order_id)
 
 
 def scope(span: Span) -> str:
@@ -105,16 +127,23 @@ def assert_apps_and_sidecars_report(spans: list[Span]) -> None:
         assert any(scope(span) in SIDECAR_SCOPES for span in mine), f"no sidecar span from {app}"
 
 
+def collect_order_trace(order_id: str) -> list[Span]:
+    """The order's trace once its last notification is in, checked to be one connected trace
+    that every app and its sidecar report to."""
+    spans = collect_trace(order_id, last_activity="notify_activity")
+    assert_one_connected_trace(spans)
+    assert_apps_and_sidecars_report(spans)
+    return spans
+
+
 def test_an_order_is_one_trace_across_all_services(api: OrderApi) -> None:
-    item = f"item-{uuid.uuid4().hex[:12]}"
+    item = new_item()
     api.restock(item, quantity=10, unit_price=5000)
     order_id = api.place(item, 1)
     assert api.wait_for(order_id)["result"]["processed"] is True
 
-    spans = collect_trace(order_id, last_activity="notify_activity")
+    spans = collect_order_trace(order_id)
 
-    assert_one_connected_trace(spans)
-    assert_apps_and_sidecars_report(spans)
     assert activity_spans(spans) == [
         "verify_inventory_activity",
         "notify_activity",
@@ -128,17 +157,14 @@ def test_an_order_is_one_trace_across_all_services(api: OrderApi) -> None:
 
 
 def test_a_declined_payment_is_traced_with_its_error(api: OrderApi) -> None:
-    item = f"item-{uuid.uuid4().hex[:12]}"
-    api.restock(item, quantity=5, unit_price=PAYMENT_DECLINE_OVER + 1)
-    order_id = api.place(item, 1)
-    api.wait_for(order_id, step="awaiting_approval")
+    _, order_id = api.place_awaiting_approval(
+        stock=5, quantity=1, unit_price=PAYMENT_DECLINE_OVER + 1
+    )
     api.decide(order_id, approved=True)
     assert api.wait_for(order_id)["result"]["reason"] == "payment_declined"
 
-    spans = collect_trace(order_id, last_activity="notify_activity")
+    spans = collect_order_trace(order_id)
 
-    assert_one_connected_trace(spans)
-    assert_apps_and_sidecars_report(spans)
     assert activity_spans(spans) == [
         "verify_inventory_activity",
         "notify_activity",
@@ -156,3 +182,35 @@ def test_a_declined_payment_is_traced_with_its_error(api: OrderApi) -> None:
         ("order-processor", "activity: process_payment_activity"),
         ("payment", "post /payments"),
     }
+
+
+def test_probes_and_the_workflow_worker_s_housekeeping_leave_no_trace(
+    system: Plan, api: OrderApi
+) -> None:
+    # What kubelet and daprd's app health check do, every few seconds; /readyz asks the
+    # sidecar or the workflow engine, which would trace the call if asked to.
+    for app in system.apps.values():
+        for path in ("/healthz", "/readyz"):
+            for _ in range(3):
+                assert httpx.get(f"{app.url}{path}", timeout=5).status_code == 200
+    # An order after the probes: once its whole trace is in Zipkin, every app has exported
+    # what it recorded before it (each app's exporter sends its spans in the order they end).
+    item = new_item()
+    api.restock(item, quantity=10, unit_price=10)
+    order_id = api.place(item, 1)
+    assert api.wait_for(order_id)["result"]["processed"] is True
+    collect_trace(order_id, last_activity="notify_activity")
+
+    traces = traces_tagged(RUN_TAG, RUN, limit=10_000)
+
+    # Every trace of this system starts at a request someone made to an app (an order, a
+    # restock, a status read): none at a probe, none at a call the app made by itself.
+    roots = {
+        (span["localEndpoint"]["serviceName"], span.get("kind"), span["name"])
+        for trace in traces
+        for span in trace
+        if not span.get("parentId")
+    }
+    assert roots, "no trace of this run found"
+    assert {root for root in roots if root[1] != "SERVER"} == set()
+    assert {root for root in roots if "healthz" in root[2] or "readyz" in root[2]} == set()

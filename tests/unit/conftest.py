@@ -15,12 +15,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import inventory
 import payment
 from inventory.settings import Settings as InventorySettings
-from order_processor import activities
 from payment.settings import Settings as PaymentSettings
 from servicekit import tracing
 from servicekit.invoke import DaprInvoker
 from servicekit.settings import ServiceSettings
-from tests.unit.fakes import DaprMesh, FakeSidecar, FakeStateClient
+from tests.unit.fakes import DaprMesh, FakeStateClient, sidecar_clients
 
 _finished_spans = InMemorySpanExporter()
 
@@ -49,8 +48,7 @@ def state_client() -> FakeStateClient:
 def inventory_app(state_client: FakeStateClient) -> Flask:
     return inventory.create_app(
         InventorySettings(),
-        state_client_factory=lambda: state_client,
-        sidecar=FakeSidecar(),  # type: ignore[arg-type]
+        **sidecar_clients(state_client),
     )
 
 
@@ -58,8 +56,7 @@ def inventory_app(state_client: FakeStateClient) -> Flask:
 def payment_app(state_client: FakeStateClient) -> Flask:
     return payment.create_app(
         PaymentSettings(payment_decline_over=1_000_000),
-        state_client_factory=lambda: state_client,
-        sidecar=FakeSidecar(),  # type: ignore[arg-type]
+        **sidecar_clients(state_client),
     )
 
 
@@ -74,12 +71,6 @@ def invoker(mesh: DaprMesh) -> Iterator[DaprInvoker]:
     client = DaprInvoker(ServiceSettings(app_id="order-processor"), transport=mesh.transport())
     yield client
     client.close()
-
-
-@pytest.fixture(autouse=True)
-def _no_activity_clients_leak() -> Iterator[None]:
-    yield
-    activities.configure(None)
 
 
 @pytest.fixture

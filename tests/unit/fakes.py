@@ -10,14 +10,21 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import httpx
+
+# Public nowhere in dapr 1.18.3, as in servicekit.state.
 from dapr.clients.grpc._state import Concurrency
 from dapr.ext.workflow import WorkflowStatus
+
+# The SDK's payload encoding, which it does not export; the fakes encode as the runtime does.
 from dapr.ext.workflow._durabletask.internal.shared import to_json
 from flask import Flask
+
+from servicekit.invoke import DaprInvoker
+from servicekit.web import SidecarClients
 
 
 class FakeRpcError(grpc.RpcError):
@@ -31,6 +38,14 @@ class FakeRpcError(grpc.RpcError):
 
     def details(self) -> str:
         return self._details
+
+
+# How daprd 1.18 fails a workflow-state read that races the workflow's save (dapr/dapr#10242).
+TORN_READ = FakeRpcError(
+    grpc.StatusCode.UNKNOWN,
+    "workflow 'abc': inbox key 'inbox-000000' declared in metadata (inboxLength=1) but missing "
+    "from state store (transient store read failure or partial save?)",
+)
 
 
 class FakeStateClient:
@@ -120,6 +135,15 @@ class FakeSidecar:
         pass
 
 
+def sidecar_clients(state_client: Any, *, ready: bool = True) -> SidecarClients:
+    """What a store app's ``create_app`` takes in place of its sidecar: the fake state API,
+    and a sidecar whose readiness the test chooses."""
+    return {
+        "state_client_factory": lambda: state_client,
+        "sidecar": cast(DaprInvoker, FakeSidecar(ready=ready)),
+    }
+
+
 _INVOKE = re.compile(r"^/v1\.0/invoke/(?P<app_id>[^/]+)/method/(?P<path>.*)$")
 
 
@@ -169,6 +193,25 @@ class DaprMesh:
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
+
+
+# Canned answers for DaprMesh.overrides: the ways a service behind Dapr can fail a call.
+
+
+def answers_busy(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(503, json={"error": "contention", "message": "busy"})
+
+
+def refuses_connection(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("connection refused", request=request)
+
+
+def answers_unauthorized(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(401, json={"error": "unauthorized", "message": "no"})
+
+
+def answers_garbage(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, content=b"<html>")
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""Every payload that crosses a service or workflow boundary, defined once.
+"""Every payload that crosses a service boundary, defined once.
 
-One module per area: ``orders`` (the order API and the workflow's activities), ``inventory``,
-``payments``, and ``errors`` (the JSON error body every service returns).
+One module per area: ``orders`` (the order API), ``inventory`` and ``payments`` (what
+order-processor sends those services and gets back), and ``errors`` (the JSON error body every
+service returns). A workflow's own inputs and outputs live beside it, in its service.
 """

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, TypeAdapter
 
 # Item names are lowercase keys (cars, paperclip, computers); they appear in URL paths and in
 # state-store keys, so only a safe alphabet is accepted; "Cars" is stored as "cars".
@@ -30,4 +30,14 @@ StockQuantity = Annotated[StrictInt, Field(ge=0, le=1_000_000_000)]
 UnitPrice = Annotated[StrictInt, Field(ge=0, le=10_000_000)]
 Amount = Annotated[StrictInt, Field(ge=0, le=10_000 * 10_000_000)]
 
-STRICT_MODEL = ConfigDict(extra="forbid", frozen=True)
+
+class StrictModel(BaseModel):
+    """A payload that crosses a service boundary: unknown fields are refused, and once parsed
+    it does not change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# For values outside a model (URL path segments, headers), validated the same way.
+ITEM_NAME: TypeAdapter[str] = TypeAdapter(ItemName)
+ORDER_ID: TypeAdapter[str] = TypeAdapter(OrderId)

@@ -2,14 +2,14 @@
 
 from typing import Literal, Self
 
-from pydantic import BaseModel, model_validator
+from pydantic import model_validator
 
 from contracts.fields import (
-    STRICT_MODEL,
     ItemName,
     OrderId,
     OrderQuantity,
     StockQuantity,
+    StrictModel,
     UnitPrice,
 )
 
@@ -19,14 +19,12 @@ ReservationState = Literal["reserved", "committed", "released", "refused"]
 Refusal = Literal["insufficient_inventory", "unknown_item"]
 
 
-class InventoryItem(BaseModel):
+class InventoryItem(StrictModel):
     """An item, priced per unit in whole USD.
 
     ``quantity`` is what is available to order; ``reserved`` is held for orders in progress
     (it leaves the building when an order commits, or goes back to ``quantity`` on release).
     """
-
-    model_config = STRICT_MODEL
 
     name: ItemName
     unit_price: UnitPrice
@@ -35,37 +33,31 @@ class InventoryItem(BaseModel):
     reserved: StockQuantity = 0
 
 
-class InventoryList(BaseModel):
+class InventoryList(StrictModel):
     """Body of ``GET /inventory``: an object, so fields can be added without breaking clients."""
-
-    model_config = STRICT_MODEL
 
     items: list[InventoryItem]
 
 
-class Restock(BaseModel):
+class Restock(StrictModel):
     """Body of ``PUT /inventory/<item>``: absolute values, so a repeated PUT changes nothing.
 
     It sets what is available to order; stock reserved for orders in progress stays reserved.
     """
 
-    model_config = STRICT_MODEL
-
     quantity: StockQuantity
     unit_price: UnitPrice
 
 
-class ReservationRequest(BaseModel):
+class ReservationRequest(StrictModel):
     """Body of ``POST /reservations``; ``order_id`` makes a repeat harmless."""
-
-    model_config = STRICT_MODEL
 
     order_id: OrderId
     item: ItemName
     quantity: OrderQuantity
 
 
-class Reservation(BaseModel):
+class Reservation(StrictModel):
     """Stock held for one order, at the price it was held at, or the refusal to hold it.
 
     ``reserved`` until the order commits it (the stock has left) or releases it (the stock is
@@ -78,8 +70,6 @@ class Reservation(BaseModel):
     always set, except on an ``unknown_item`` refusal (no item, no price); ``refusal`` is set
     on a refusal only.
     """
-
-    model_config = STRICT_MODEL
 
     order_id: OrderId
     item: ItemName

@@ -2,17 +2,13 @@
 
 from typing import Literal
 
-from pydantic import BaseModel
-
-from contracts.fields import STRICT_MODEL, Amount, ItemName, OrderId, OrderQuantity
+from contracts.fields import Amount, ItemName, OrderId, OrderQuantity, StrictModel
 
 PaymentStatus = Literal["approved", "declined"]
 
 
-class PaymentRequest(BaseModel):
+class PaymentRequest(StrictModel):
     """Body of ``POST /payments``; ``order_id`` makes a repeat return the first outcome."""
-
-    model_config = STRICT_MODEL
 
     order_id: OrderId
     item: ItemName
@@ -20,10 +16,8 @@ class PaymentRequest(BaseModel):
     amount: Amount
 
 
-class Payment(BaseModel):
+class Payment(StrictModel):
     """The outcome kept per order. ``status`` never changes; a refund sets ``refunded``."""
-
-    model_config = STRICT_MODEL
 
     order_id: OrderId
     item: ItemName
@@ -34,13 +28,11 @@ class Payment(BaseModel):
     refunded: bool = False
 
 
-class PaymentList(BaseModel):
+class PaymentList(StrictModel):
     """Body of ``GET /payments?order_id=...``: the order's payment, or none.
 
     A lookup that finds nothing is a 200 with an empty list, not a 404: Dapr's circuit breaker
     counts every non-2xx answer as a failure, and a run of lookups must not open it.
     """
-
-    model_config = STRICT_MODEL
 
     payments: list[Payment]

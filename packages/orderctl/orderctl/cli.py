@@ -8,11 +8,12 @@ and nothing else on stdout.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 import httpx
@@ -28,7 +29,8 @@ from orderctl.client import DEFAULT_URL, ApiError, ApiUnreachableError, OrderCli
 EXIT_OK, EXIT_NOT_PROCESSED, EXIT_ERROR = 0, 1, 2
 ENDED = frozenset({"COMPLETED", "FAILED", "TERMINATED"})
 DEFAULT_TIMEOUT_S = 300.0
-DEFAULT_INTERVAL_S = 0.2
+# A 5xx without Retry-After (a sidecar restarting): try again after this long.
+RETRY_PAUSE_S = 1.0
 
 # What each step means to someone watching; the keys are the workflow's own step names.
 STEP_TEXT: dict[Step, str] = {
@@ -118,30 +120,29 @@ def cli(ctx: click.Context, url: str, as_json: bool) -> None:
 pass_session = click.make_pass_decorator(Session)
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def seconds_option(name: str, default: float, help_text: str) -> Callable[[F], F]:
+    """A --wait option that takes a number of seconds."""
+    return click.option(
+        name,
+        type=click.FloatRange(min=0),
+        default=default,
+        show_default=True,
+        help=f"With --wait: {help_text}",
+    )
+
+
 @cli.command()
 @click.argument("item")
 @click.argument("quantity", type=click.IntRange(min=1))
 @click.option(
     "--wait", is_flag=True, help="Follow the order until it ends; exit 1 if not processed."
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0),
-    default=DEFAULT_TIMEOUT_S,
-    show_default=True,
-    help="With --wait: give up after this many seconds (exit 1).",
-)
-@click.option(
-    "--interval",
-    type=click.FloatRange(min=0),
-    default=DEFAULT_INTERVAL_S,
-    show_default=True,
-    help="With --wait: seconds between two looks at the order.",
-)
+@seconds_option("--timeout", DEFAULT_TIMEOUT_S, "give up after this many seconds (exit 1).")
 @pass_session
-def place(
-    session: Session, *, item: str, quantity: int, wait: bool, timeout: float, interval: float
-) -> None:
+def place(session: Session, *, item: str, quantity: int, wait: bool, timeout: float) -> None:
     """Order QUANTITY of ITEM; --wait follows it live.
 
     Exit 0 once accepted; with --wait, 0 processed, 1 not processed or --timeout passed.
@@ -157,7 +158,7 @@ def place(
         return
     if not session.json:
         session.out.print(f"Order [bold]{order_id}[/] placed: {quantity} of {escape(item)}")
-    order = _follow(session, order_id, timeout_s=timeout, interval_s=interval)
+    order = _follow(session, order_id, timeout_s=timeout)
     raise click.exceptions.Exit(_outcome(session, order))
 
 
@@ -259,33 +260,41 @@ def restock(session: Session, item: str, quantity: int, price: int) -> None:
 # -- Following an order ------------------------------------------------------------------------
 
 
-def _follow(session: Session, order_id: str, *, timeout_s: float, interval_s: float) -> OrderStatus:
-    """Poll the order until it ends, printing a line each time it reaches a new step.
+def _follow(session: Session, order_id: str, *, timeout_s: float) -> OrderStatus:
+    """Follow the order until it ends, printing a line each time it reaches a new step.
 
-    A 5xx while polling (a sidecar restarting) is waited out like a slow step; the deadline
-    still holds. In a terminal a spinner shows the current step and how long it has taken.
+    Each request is a long poll for the step after the one shown (``GET /orders/<id>?wait=
+    &step=``): the API answers once there is one, so every step shows and nothing polls. A
+    5xx (a sidecar restarting; too many clients waiting, when the API says when to come back)
+    is waited out like a slow step; the deadline still holds. In a terminal a spinner shows
+    the current step.
     """
     start = time.monotonic()
     deadline = start + timeout_s
-    seen: list[Step] = []
     order: OrderStatus | None = None
     with _spinner(session) as update:
         while True:
+            shown = order.step if order is not None else None
             try:
-                order = session.client.status(order_id)
+                order = session.client.next_status(
+                    # Rounded up: never a string of instant answers in the last second.
+                    order_id,
+                    step=shown,
+                    wait_s=math.ceil(max(deadline - time.monotonic(), 0)),
+                )
             except ApiError as err:
                 if not err.transient or time.monotonic() >= deadline:
                     raise
-            if order is not None:
-                if order.step is not None and (not seen or seen[-1] != order.step):
-                    seen.append(order.step)
-                    _step_line(session, order, time.monotonic() - start)
-                if order.status in ENDED:
-                    return order
-                update(f"{order.step or 'starting'} …  {time.monotonic() - start:.0f} s")
+                pause_s = RETRY_PAUSE_S if err.retry_after_s is None else err.retry_after_s
+                time.sleep(max(min(pause_s, deadline - time.monotonic()), 0))
+                continue
+            if order.step is not None and order.step != shown:
+                _step_line(session, order, time.monotonic() - start)
+            if order.status in ENDED:
+                return order
+            update(f"{order.step or 'starting'} …")
             if time.monotonic() >= deadline:
                 break
-            time.sleep(interval_s)
     if session.json and order is not None:
         _print_json(order)
     where = order.step if order is not None and order.step else "not started"

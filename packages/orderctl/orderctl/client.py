@@ -25,6 +25,8 @@ from contracts.orders import (
 
 DEFAULT_URL = "http://localhost:8080"
 REQUEST_TIMEOUT_S = 10.0
+# The longest the API holds a long poll (order_processor.watch.MAX_WAIT_SECONDS).
+MAX_WAIT_S = 30
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -41,10 +43,14 @@ class ApiUnreachableError(Exception):
 class ApiError(Exception):
     """The API answered with an error status; ``body`` is its ``ErrorBody`` when it sent one."""
 
-    def __init__(self, status: int, body: ErrorBody | None, text: str) -> None:
+    def __init__(
+        self, status: int, body: ErrorBody | None, text: str, *, retry_after_s: float | None = None
+    ) -> None:
         self.status = status
         self.body = body
         self.text = text
+        # The API's Retry-After (e.g. too many long polls waiting), when it sent one.
+        self.retry_after_s = retry_after_s
         super().__init__(self.describe())
 
     def describe(self) -> str:
@@ -87,6 +93,7 @@ class OrderClient:
         timeout_s: float = REQUEST_TIMEOUT_S,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._timeout_s = timeout_s
         self._http = httpx.Client(base_url=self.base_url, transport=transport, timeout=timeout_s)
 
     def __enter__(self) -> Self:
@@ -103,14 +110,33 @@ class OrderClient:
     def close(self) -> None:
         self._http.close()
 
-    def _call(self, method: str, path: str, answer: type[M], body: BaseModel | None = None) -> M:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        answer: type[M],
+        body: BaseModel | None = None,
+        *,
+        params: dict[str, Any] | None = None,
+        held_s: float = 0.0,
+    ) -> M:
+        """``held_s``: how long the API may hold the answer (a long poll), on top of the
+        client's timeout."""
         payload: Any = None if body is None else body.model_dump(mode="json")
+        timeout = httpx.USE_CLIENT_DEFAULT if not held_s else self._timeout_s + held_s
         try:
-            response = self._http.request(method, path, json=payload)
+            response = self._http.request(
+                method, path, json=payload, params=params, timeout=timeout
+            )
         except httpx.TransportError as err:
             raise ApiUnreachableError(self.base_url, _reason(err)) from err
         if response.is_error:
-            raise ApiError(response.status_code, _error_body(response), response.text)
+            raise ApiError(
+                response.status_code,
+                _error_body(response),
+                response.text,
+                retry_after_s=_retry_after(response),
+            )
         return answer.model_validate_json(response.content)
 
     def place(self, item: str, quantity: int) -> OrderAccepted:
@@ -122,6 +148,14 @@ class OrderClient:
     def status(self, order_id: str) -> OrderStatus:
         return self._call("GET", f"/orders/{_segment(order_id)}", OrderStatus)
 
+    def next_status(self, order_id: str, *, step: str | None, wait_s: int) -> OrderStatus:
+        """Long poll: the order once its step is not ``step`` (None: no step yet) or it has
+        ended, or as it is after ``wait_s`` seconds (at most ``MAX_WAIT_S``)."""
+        wait_s = max(0, min(wait_s, MAX_WAIT_S))
+        params = {"wait": wait_s, "step": step or ""}
+        path = f"/orders/{_segment(order_id)}"
+        return self._call("GET", path, OrderStatus, params=params, held_s=wait_s)
+
     def decide(self, order_id: str, *, approved: bool) -> ApprovalAccepted:
         path = f"/orders/{_segment(order_id)}/approval"
         return self._call("POST", path, ApprovalAccepted, ApprovalDecision(approved=approved))
@@ -132,6 +166,13 @@ class OrderClient:
     def restock(self, item: str, quantity: int, unit_price: int) -> InventoryItem:
         body = Restock.model_construct(quantity=quantity, unit_price=unit_price)
         return self._call("PUT", f"/inventory/{_segment(item)}", InventoryItem, body)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return max(float(response.headers["retry-after"]), 0.0)
+    except (KeyError, ValueError):
+        return None
 
 
 def _error_body(response: httpx.Response) -> ErrorBody | None:

@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from opentelemetry import trace
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
-from contracts.fields import OrderId
+from contracts.fields import ORDER_ID
 
 UNKNOWN = "-"
 # Carries the order id on service invocation, so the callee's log lines name the order too.
@@ -24,9 +24,6 @@ QUIET_LOGGERS = ("httpx", "httpcore")
 LOG_FORMAT = "%(levelname)s:%(name)s:%(message)s [order_id=%(order_id)s trace_id=%(trace_id)s]"
 
 _order_id: ContextVar[str | None] = ContextVar("order_id", default=None)
-
-# Anything from a header that is not an order id (contracts.fields.OrderId) is ignored.
-_ORDER_ID: TypeAdapter[str] = TypeAdapter(OrderId)
 
 
 class LogContextFilter(logging.Filter):
@@ -72,7 +69,7 @@ def set_order_id(order_id: str | None) -> None:
 def valid_order_id(value: str | None) -> str | None:
     """``value`` if it can be an order id (e.g. from a header), else None."""
     try:
-        return _ORDER_ID.validate_python(value)
+        return ORDER_ID.validate_python(value)
     except ValidationError:
         return None
 

@@ -36,3 +36,13 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+
+class StoreSettings(ServiceSettings):
+    """A service that keeps its state in one Dapr state store, behind its own sidecar."""
+
+    # The Dapr state store component; it must support ETags, first-write and transactions
+    # (SQLite locally, Redis).
+    state_store: str = "statestore"
+    # Optimistic-concurrency attempts before answering 503 (the caller retries later).
+    etag_max_attempts: int = Field(default=5, ge=1, le=50)

@@ -16,6 +16,9 @@ from typing import Generic, Protocol, TypeVar
 import grpc
 from dapr.clients import DaprClient
 from dapr.clients.exceptions import DaprGrpcError
+
+# The SDK's own state types, which dapr 1.18.3 exports from no public module (its docs import
+# them from here too; no upstream issue found).
 from dapr.clients.grpc._helpers import MetadataTuple
 from dapr.clients.grpc._request import TransactionalStateOperation
 from dapr.clients.grpc._response import DaprResponse
@@ -57,6 +60,11 @@ class StateClient(Protocol):
 
 class ETagConflictError(Exception):
     """Someone else wrote the key since we read it (or it exists on a first write)."""
+
+
+class ContentionError(Exception):
+    """Too many concurrent writers on one key, after every attempt; the caller should retry
+    later (the services answer 503)."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +138,8 @@ class DaprStateClient(DaprClient):
         and ignored here."""
         request = transaction_request(store_name, operations, transactional_metadata)
         try:
+            # DaprClient._stub stands in for a public execute_state_transaction that keeps each
+            # operation's first-write option, which the SDK drops (no upstream issue found).
             _, call = self.retry_policy.run_rpc(  # type: ignore[no-untyped-call]
                 self._stub.ExecuteStateTransaction.with_call, request
             )

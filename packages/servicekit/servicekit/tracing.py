@@ -7,9 +7,15 @@ daprd hands it; the context daprd has comes from the gRPC call that started the 
 which is why the gRPC client is instrumented here.
 """
 
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import grpc
 import httpx
 from flask import Flask
-from opentelemetry import trace
+from opentelemetry import context, trace
 from opentelemetry.exporter.zipkin.json import ZipkinExporter
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
 from opentelemetry.instrumentation.grpc import GrpcInstrumentorClient
@@ -20,7 +26,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 # The tag Zipkin finds an order's trace by: only spans of the order's own trace carry it.
 ORDER_ID_ATTRIBUTE = "order.id"
-# Probes are polled every few seconds; a trace each would bury the orders.
+# Probes are polled every few seconds; a trace each would bury the orders. (The checks a probe
+# makes, on the sidecar or the engine, are kept out of traces by ``untraced``.)
 UNTRACED_PATHS = "healthz,readyz,openapi.json"
 
 _provider: TracerProvider | None = None
@@ -32,6 +39,10 @@ def configure_tracing(app_id: str, zipkin_endpoint: str | None) -> None:
     global _provider  # noqa: PLW0603 - one provider per process, as OpenTelemetry requires
     if _provider is not None:
         return
+    # No sampler given: the SDK's is the one OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG
+    # name, by default parentbased_always_on (every order traced). A parent-based one keeps an
+    # order's trace whole: the sidecars' sampler is parent-based too, and follows the app's
+    # decision carried in traceparent. Resource.create reads OTEL_RESOURCE_ATTRIBUTES.
     _provider = TracerProvider(resource=Resource.create({SERVICE_NAME: app_id}))
     if zipkin_endpoint:
         _provider.add_span_processor(BatchSpanProcessor(ZipkinExporter(endpoint=zipkin_endpoint)))
@@ -53,6 +64,52 @@ def instrument_app(app: Flask) -> None:
 
 def instrument_client(client: httpx.Client) -> None:
     HTTPXClientInstrumentor.instrument_client(client)
+
+
+@contextmanager
+def untraced() -> Iterator[None]:
+    """Calls made inside are traced neither here nor by the sidecar: a probe's checks, every
+    few seconds, would each be a trace of their own and bury the orders.
+
+    Not OpenTelemetry's suppress_instrumentation: without a traceparent daprd starts a trace
+    of its own for the call (sampled at its own rate). Instead the calls get a parent that is
+    not sampled, which the (parent-based) samplers here and in daprd both follow, and the
+    traceparent they send says so."""
+    parent = trace.NonRecordingSpan(
+        trace.SpanContext(
+            trace_id=random.getrandbits(128) or 1,
+            span_id=random.getrandbits(64) or 1,
+            is_remote=False,
+            trace_flags=trace.TraceFlags(trace.TraceFlags.DEFAULT),
+        )
+    )
+    token = context.attach(trace.set_span_in_context(parent))
+    try:
+        yield
+    finally:
+        context.detach(token)
+
+
+class OutsideTracesUntraced(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):  # type: ignore[misc]
+    """For a gRPC channel whose calls are mostly housekeeping: a call made outside any trace
+    is made ``untraced``; one inside a trace (an order's) stays in it.
+
+    The workflow worker's channel carries its work-item stream and a completion call after
+    each orchestrator step; outside a trace each was a root span here and in daprd, i.e. a
+    trace of its own: several per order, noise in Zipkin and CPU in every process on the way.
+    Put on the channel after OpenTelemetry's interceptor, so it runs first."""
+
+    def _call(self, continuation: Any, details: Any, request: Any) -> Any:
+        if trace.get_current_span().get_span_context().is_valid:
+            return continuation(details, request)
+        with untraced():
+            return continuation(details, request)
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return self._call(continuation, details, request)
+
+    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return self._call(continuation, details, request)
 
 
 def tag_order(order_id: str) -> None:

@@ -6,24 +6,33 @@ method 405. Parsing happens before any state is touched, so rejected input chang
 A dependency that is down is a 503 (worth a retry); one that answers unexpectedly a 502.
 """
 
+from __future__ import annotations
+
 import hmac
 import json
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 import grpc
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from contracts.errors import ErrorBody, FieldError
 from servicekit import logs, tracing
-from servicekit.invoke import ServiceError, TransientError
-from servicekit.settings import ServiceSettings
+from servicekit.invoke import DaprInvoker, ServiceError, TransientError
+from servicekit.settings import ServiceSettings, StoreSettings
+from servicekit.state import ContentionError, StateClient, StateStore
+
+if TYPE_CHECKING:  # typing.Unpack is Python 3.12's
+    from typing_extensions import Unpack
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
+S = TypeVar("S")
+
+STORE_KEY = "servicekit.store"
 
 logger = logging.getLogger("servicekit.web")
 
@@ -45,6 +54,13 @@ class ApiError(Exception):
 
 def json_response(model: BaseModel, status: int = 200) -> Response:
     return Response(model.model_dump_json(), status=status, mimetype="application/json")
+
+
+def found_response(model: BaseModel | None, missing: str) -> Response:
+    """200 ``model``; 404 not_found saying ``missing`` when there is none."""
+    if model is None:
+        raise ApiError(404, "not_found", missing)
+    return json_response(model)
 
 
 def error_response(status: int, body: ErrorBody) -> Response:
@@ -113,6 +129,10 @@ def _handle_http_exception(exc: HTTPException) -> Response:
         if name.lower() != "content-type":
             response.headers[name] = value
     return response
+
+
+def _handle_contention(exc: ContentionError) -> Response:
+    return error_response(503, ErrorBody(error="contention", message=str(exc)))
 
 
 def _handle_unavailable(exc: Exception) -> Response:
@@ -189,6 +209,7 @@ def init_app(app: Flask, *, max_content_length: int) -> None:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.register_error_handler(ApiError, _handle_api_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(ContentionError, _handle_contention)
     app.register_error_handler(TransientError, _handle_unavailable)
     app.register_error_handler(ServiceError, _handle_bad_dependency)
     app.register_error_handler(grpc.RpcError, _handle_unavailable)
@@ -238,7 +259,8 @@ def create_probes_blueprint(is_ready: Callable[[], bool]) -> Blueprint:
     def readyz() -> tuple[dict[str, Any], int]:
         """200 {"status": "ready"}; 503 {"status": "not_ready"} until dependencies answer."""
         try:
-            ready = is_ready()
+            with tracing.untraced():
+                ready = is_ready()
         except Exception:
             logger.warning("Readiness check raised", exc_info=True)
             ready = False
@@ -247,3 +269,42 @@ def create_probes_blueprint(is_ready: Callable[[], bool]) -> Blueprint:
         return {"status": "not_ready"}, 503
 
     return probes
+
+
+class SidecarClients(TypedDict, total=False):
+    """How a store app reaches its sidecar, for tests to pass fakes; whatever is not given is
+    built from the settings."""
+
+    state_client_factory: Callable[[], StateClient]
+    sidecar: DaprInvoker
+
+
+def create_store_app(
+    import_name: str,
+    settings: StoreSettings,
+    *,
+    store: Callable[[StateStore], object],
+    blueprints: Sequence[Blueprint],
+    **clients: Unpack[SidecarClients],
+) -> Flask:
+    """The app of a service behind order-processor that keeps its state in one Dapr store:
+    only calls through its own sidecar (the app token), its store built on that sidecar's
+    state API, its routes, and probes that follow the sidecar. Nothing here talks to Dapr
+    (clients connect on first use)."""
+    app = create_service_app(import_name, settings)
+    require_app_token(app, settings.app_api_token)
+    state = StateStore(settings.state_store, clients.get("state_client_factory"))
+    app.extensions[STORE_KEY] = store(state)
+    sidecar = clients.get("sidecar") or DaprInvoker(settings)
+    for blueprint in blueprints:
+        app.register_blueprint(blueprint)
+    app.register_blueprint(create_probes_blueprint(sidecar.sidecar_ready))
+    return app
+
+
+def current_store(kind: type[S]) -> S:
+    """The app's store, as ``create_store_app`` built it."""
+    store = current_app.extensions[STORE_KEY]
+    if not isinstance(store, kind):
+        raise TypeError(f"the app's store is a {type(store).__name__}, not a {kind.__name__}")
+    return store

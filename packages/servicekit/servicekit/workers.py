@@ -1,4 +1,4 @@
-"""Gunicorn worker hooks that every service's gunicorn.conf.py shares.
+"""What every service's gunicorn.conf.py shares: its settings and its worker hooks.
 
 Gunicorn's master loads the config and with it this module, so nothing heavy is imported here
 at module level: tracing is imported in the hook, in the worker."""
@@ -6,6 +6,32 @@ at module level: tracing is imported in the hook, in the worker."""
 import os
 import signal
 from typing import Any
+
+
+def gunicorn_settings(wsgi_app: str, *, default_port: int, **overrides: Any) -> dict[str, Any]:
+    """The settings of a service's gunicorn.conf.py, which puts them in its globals (where
+    gunicorn reads them); ``overrides`` are the service's own."""
+    shared = {
+        "bind": f"0.0.0.0:{os.environ.get('APP_PORT', default_port)}",
+        # Each request is a short call to the sidecar; threads overlap those waits in one
+        # process. One process: a second doubled the memory (~90 MB a worker) and added no
+        # throughput, since the machine's CPU, not the app, bounds it (docs/perf.md).
+        "worker_class": "gthread",
+        "workers": int(os.environ.get("GUNICORN_WORKERS", "1")),
+        "threads": int(os.environ.get("GUNICORN_THREADS", "8")),
+        "wsgi_app": wsgi_app,
+        "graceful_timeout": 20,
+        # Gunicorn's most (default 4094): a request line up to 8 KiB reaches the app, which
+        # answers a too-long id with a JSON 4xx; a longer one gets gunicorn's plain-text 414
+        # (README).
+        "limit_request_line": 8190,
+        # Gunicorn 25+ opens a control socket at one fixed path per user; three services would
+        # collide.
+        "control_socket_disable": True,
+        # skaffold dev: pick up synced modules.
+        "reload": os.environ.get("GUNICORN_RELOAD") == "true",
+    }
+    return shared | overrides
 
 
 def stop_gracefully_on_quit(worker: Any) -> None:

@@ -3,47 +3,43 @@
 import logging
 
 from flask import Blueprint, Response, request
-from pydantic import TypeAdapter
 
-from contracts.fields import ItemName, OrderId
+from contracts.fields import ITEM_NAME, ORDER_ID
 from contracts.inventory import InventoryList, ReservationRequest, Restock
 from inventory.store import (
-    ContentionError,
+    InventoryStore,
     ReservationConflictError,
     ReservationNotFoundError,
     ReservationSettledError,
-    current_store,
+    Settlement,
 )
-from servicekit import logs
-from servicekit.web import ApiError, json_response, parse_body, parse_value
+from servicekit import logs, web
+from servicekit.web import ApiError, found_response, json_response, parse_body, parse_value
 
 inventory_bp = Blueprint("inventory", __name__, url_prefix="/inventory")
 reservations_bp = Blueprint("reservations", __name__, url_prefix="/reservations")
-
-_ITEM_NAME: TypeAdapter[str] = TypeAdapter(ItemName)
-_ORDER_ID: TypeAdapter[str] = TypeAdapter(OrderId)
 
 logger = logging.getLogger("inventory.routes")
 
 
 def _item(raw: str) -> str:
-    return parse_value(_ITEM_NAME, raw, field="item")
+    return parse_value(ITEM_NAME, raw, field="item")
 
 
 def _order_id(raw: str) -> str:
-    return parse_value(_ORDER_ID, raw, field="order_id")
+    return parse_value(ORDER_ID, raw, field="order_id")
 
 
-def _not_found(name: str) -> ApiError:
-    return ApiError(404, "not_found", f"No item named {name!r}")
+def _no_item(name: str) -> str:
+    return f"No item named {name!r}"
 
 
-def _no_reservation(order_id: str) -> ApiError:
-    return ApiError(404, "not_found", f"No reservation for order {order_id!r}")
+def _no_reservation(order_id: str) -> str:
+    return f"No reservation for order {order_id!r}"
 
 
-def _contention(err: ContentionError) -> ApiError:
-    return ApiError(503, "contention", str(err))
+def current_store() -> InventoryStore:
+    return web.current_store(InventoryStore)
 
 
 @inventory_bp.get("")
@@ -62,10 +58,7 @@ def list_items() -> Response:
 def get_item(item: str) -> Response:
     """200 InventoryItem; 404 not_found for an unknown item; 422 for an invalid name."""
     name = _item(item)
-    found = current_store().get_item(name)
-    if found is None:
-        raise _not_found(name)
-    return json_response(found)
+    return found_response(current_store().get_item(name), _no_item(name))
 
 
 @inventory_bp.put("/<item>")
@@ -73,10 +66,7 @@ def restock_item(item: str) -> Response:
     """200 InventoryItem with the absolute available quantity and price set, reservations kept; 400/413/422 for bad input."""  # noqa: E501
     name = _item(item)
     restock = parse_body(Restock)
-    try:
-        stocked = current_store().restock(name, restock)
-    except ContentionError as err:
-        raise _contention(err) from err
+    stocked = current_store().restock(name, restock)
     logger.info(
         "Restocked %s: %d available (%d reserved) at %d USD",
         name,
@@ -98,8 +88,6 @@ def reserve() -> Response:
         reservation, created = current_store().reserve(request)
     except ReservationConflictError as err:
         raise ApiError(409, "reservation_conflict", str(err)) from err
-    except ContentionError as err:
-        raise _contention(err) from err
     if reservation.state == "refused":
         logger.info(
             "Refused %d %s to order %s: %s; %d available",
@@ -127,50 +115,43 @@ def get_reservation(order_id: str) -> Response:
     """200 Reservation; 404 not_found when the order reserved nothing."""
     order_id = _order_id(order_id)
     reservation = current_store().get_reservation(order_id)
-    if reservation is None:
-        raise _no_reservation(order_id)
-    return json_response(reservation)
+    return found_response(reservation, _no_reservation(order_id))
 
 
 @reservations_bp.post("/<order_id>/commit")
 def commit_reservation(order_id: str) -> Response:
     """200 Reservation, committed (also on a repeat); 404 not_found; 409 reservation_released; 503 contention."""  # noqa: E501
-    order_id = _order_id(order_id)
-    try:
-        reservation, changed = current_store().commit(order_id)
-    except ReservationNotFoundError as err:
-        raise _no_reservation(order_id) from err
-    except ReservationSettledError as err:
-        raise ApiError(409, "reservation_released", str(err)) from err
-    except ContentionError as err:
-        raise _contention(err) from err
-    if changed:
-        logger.info(
-            "Order %s took %d %s; %d available",
-            order_id,
-            reservation.quantity,
-            reservation.item,
-            reservation.remaining,
-        )
-    return json_response(reservation)
+    return _settle(order_id, "committed")
 
 
 @reservations_bp.post("/<order_id>/release")
 def release_reservation(order_id: str) -> Response:
     """200 Reservation, released (also on a repeat); 404 not_found; 409 reservation_committed; 503 contention."""  # noqa: E501
-    order_id = _order_id(order_id)
+    return _settle(order_id, "released")
+
+
+# How the log tells what a settlement did to the stock.
+_SETTLED = {"committed": "took", "released": "released"}
+
+
+def _settle(raw_order_id: str, state: Settlement) -> Response:
+    """Commit or release the order's reservation; a 409 names the state it went to instead."""
+    order_id = _order_id(raw_order_id)
+    store = current_store()
     try:
-        reservation, changed = current_store().release(order_id)
+        if state == "committed":
+            reservation, changed = store.commit(order_id)
+        else:
+            reservation, changed = store.release(order_id)
     except ReservationNotFoundError as err:
-        raise _no_reservation(order_id) from err
+        raise ApiError(404, "not_found", _no_reservation(order_id)) from err
     except ReservationSettledError as err:
-        raise ApiError(409, "reservation_committed", str(err)) from err
-    except ContentionError as err:
-        raise _contention(err) from err
+        raise ApiError(409, f"reservation_{err.reservation.state}", str(err)) from err
     if changed:
         logger.info(
-            "Order %s released %d %s; %d available",
+            "Order %s %s %d %s; %d available",
             order_id,
+            _SETTLED[state],
             reservation.quantity,
             reservation.item,
             reservation.remaining,

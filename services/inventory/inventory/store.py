@@ -14,9 +14,8 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar
 
-from flask import Flask, current_app
 from pydantic import BaseModel, ConfigDict
 
 from contracts.inventory import (
@@ -25,7 +24,7 @@ from contracts.inventory import (
     ReservationRequest,
     Restock,
 )
-from servicekit.state import ETagConflictError, StateStore, Versioned, Write
+from servicekit.state import ContentionError, ETagConflictError, StateStore, Versioned, Write
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -76,10 +75,6 @@ class ReservationSettledError(Exception):
             f"The reservation for order {reservation.order_id} was already {reservation.state}"
         )
         self.reservation = reservation
-
-
-class ContentionError(Exception):
-    """Too many concurrent writers on one key; the caller should retry later."""
 
 
 Settlement = Literal["committed", "released"]
@@ -279,11 +274,3 @@ class InventoryStore:
 
     def close(self) -> None:
         self.state.close()
-
-
-def init_app(app: Flask, store: InventoryStore) -> None:
-    app.extensions["inventory.store"] = store
-
-
-def current_store() -> InventoryStore:
-    return cast(InventoryStore, current_app.extensions["inventory.store"])

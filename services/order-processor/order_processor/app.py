@@ -1,16 +1,18 @@
 """The order-processor app factory: the order API; the workflow worker starts in a gunicorn hook."""
 
+import threading
 from collections.abc import Callable
 
-from flask import Flask
+from flask import Flask, g, request
 
-from order_processor import activities
+from order_processor.activities import OrderActivities
 from order_processor.clients import InventoryClient, PaymentClient
-from order_processor.extension import OrderProcessor
+from order_processor.extension import OrderProcessor, current
 from order_processor.routes import inventory_bp, openapi_bp, orders_bp, payments_bp
-from order_processor.runtime import Runtime, WorkflowWorker
+from order_processor.runtime import Runtime, WorkflowWorker, workflow_runtime
 from order_processor.service import OrderService, WorkflowClient, dapr_workflow_client
 from order_processor.settings import Settings
+from order_processor.watch import OrderWatch
 from servicekit import web
 from servicekit.invoke import DaprInvoker
 
@@ -20,7 +22,7 @@ def create_app(
     *,
     invoker: DaprInvoker | None = None,
     workflow_client_factory: Callable[[], WorkflowClient] | None = None,
-    runtime: Runtime | None = None,
+    runtime_factory: Callable[[], Runtime] | None = None,
 ) -> Flask:
     """Build the app; nothing here connects to Dapr (the worker starts in post_worker_init)."""
     settings = settings or Settings()
@@ -29,17 +31,22 @@ def create_app(
     invoker = invoker or DaprInvoker(settings)
     inventory = InventoryClient(invoker, settings.inventory_app_id)
     payment = PaymentClient(invoker, settings.payment_app_id)
-    worker = WorkflowWorker(activities.ActivityClients(inventory, payment), runtime)
+    worker = WorkflowWorker(
+        OrderActivities(inventory, payment), runtime_factory or workflow_runtime
+    )
+    orders = OrderService(
+        approval_timeout_seconds=settings.approval_timeout_seconds,
+        client_factory=workflow_client_factory or dapr_workflow_client,
+    )
     processor = OrderProcessor(
         settings=settings,
         invoker=invoker,
         inventory=inventory,
         payment=payment,
-        orders=OrderService(
-            approval_timeout_seconds=settings.approval_timeout_seconds,
-            client_factory=workflow_client_factory or dapr_workflow_client,
-        ),
+        orders=orders,
         worker=worker,
+        watch=OrderWatch(orders, max_waiting=settings.max_waiting_requests),
+        request_slots=threading.BoundedSemaphore(settings.gunicorn_threads),
     )
     processor.init_app(app)
 
@@ -49,4 +56,32 @@ def create_app(
     app.register_blueprint(payments_bp)
     app.register_blueprint(openapi_bp)
     app.register_blueprint(web.create_probes_blueprint(processor.is_ready))
+    _bound_other_requests(app)
     return app
+
+
+def _is_long_poll() -> bool:
+    return request.endpoint == "orders.get_order" and "wait" in request.args
+
+
+def _bound_other_requests(app: Flask) -> None:
+    """Serve at most GUNICORN_THREADS requests other than long polls at once; the rest wait
+    for a slot, as they waited for a thread before gunicorn.conf.py added the long polls'.
+
+    Without it they could use every thread: 40 orders placed at once made daprd's SQLite
+    workflow store refuse one (SQLITE_BUSY after its busyTimeout), and the API answered 503.
+    One waiting for a slot holds a thread, so under such a burst a long poll may wait for a
+    thread as long as it takes the burst to drain through the slots."""
+
+    @app.before_request
+    def take_slot() -> None:
+        if not _is_long_poll():
+            slots = current().request_slots
+            slots.acquire()
+            g.request_slot = slots
+
+    @app.teardown_request
+    def give_slot(_exc: BaseException | None) -> None:
+        slots = g.pop("request_slot", None)
+        if slots is not None:
+            slots.release()

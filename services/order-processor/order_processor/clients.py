@@ -21,7 +21,7 @@ from contracts.inventory import (
     Restock,
 )
 from contracts.payments import Payment, PaymentList, PaymentRequest
-from servicekit.invoke import DaprInvoker, ServiceError, TransientError
+from servicekit.invoke import DaprInvoker, ServiceError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -91,13 +91,6 @@ class InventoryClient:
         if not response.is_success and _error_code(response) == f"reservation_{other_way}":
             raise ReservationSettledError(response.text[:200])
         return _parse(response, Reservation, f"{action} order {order_id}'s reservation")
-
-    def is_reachable(self) -> bool:
-        """Whether inventory answers its liveness probe through Dapr."""
-        try:
-            return self._invoker.invoke(self.app_id, "GET", "healthz").is_success
-        except TransientError:
-            return False
 
 
 class PaymentClient:

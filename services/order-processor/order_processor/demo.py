@@ -1,22 +1,34 @@
-"""The seed quickstart's console demo, run once after the workflow worker is ready.
+"""The seed quickstart's console demo: a client of order-processor, not a part of it.
 
-Only with RUN_DEMO=true (the local `dapr run -f .`). It goes through the same clients and
-order service as the API, and prints what the seed printed, so its README checks still pass.
+With RUN_DEMO=true (the local `dapr run -f .`) the gunicorn worker starts it in a thread once the
+workflow worker is connected. The worker serves meanwhile (the sidecar asks the app for its
+actor configuration before it runs any workflow, the demo's too), but it is not ready until the
+demo is done, so whatever a user (or the README's test) does next sees the demo's stock, not a
+race with it. It restocks
+and places its order the way the order API does, then follows the order to its end, and prints
+what the seed printed, so the seed's README checks still pass.
 """
 
 import logging
 import threading
 import time
+from collections.abc import Callable
 
-from contracts.inventory import Restock
-from contracts.orders import OrderRequest
+from dapr.ext.workflow import WorkflowStatus
+from flask import Flask
+
+from contracts.inventory import InventoryItem, Restock
+from contracts.orders import OrderRequest, OrderStatus
+from order_processor import extension
 from order_processor.clients import InventoryClient
 from order_processor.service import OrderService
 from servicekit import tracing
+from servicekit.invoke import TransientError
 
 # (name, unit price in USD, quantity), as in the seed.
 SEED_STOCK = (("paperclip", 5, 100), ("cars", 5000, 10), ("computers", 500, 100))
 POLL_INTERVAL_SECONDS = 0.5
+_UNFINISHED = frozenset({"PENDING", "RUNNING"})
 
 logger = logging.getLogger("order_processor.demo")
 
@@ -25,33 +37,52 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
-def wait_for_inventory(
-    inventory: InventoryClient, *, deadline: float, stop: threading.Event
-) -> None:
-    """Poll inventory's liveness through Dapr until it answers or the deadline passes."""
-    while not inventory.is_reachable():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("inventory did not become reachable through Dapr in time")
-        # Wakes at once on shutdown.
-        if stop.wait(min(POLL_INTERVAL_SECONDS, remaining)):
+class Clock:
+    """The demo's deadline, and the pause between two tries, which keeps the worker alive."""
+
+    def __init__(
+        self,
+        timeout_seconds: float,
+        *,
+        heartbeat: Callable[[], None] = lambda: None,
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.deadline = time.monotonic() + timeout_seconds
+        self._heartbeat = heartbeat
+        self._stopping = stopping
+
+    def pause(self, what: str) -> None:
+        if self._stopping():
             raise InterruptedError("shutting down")
+        if time.monotonic() >= self.deadline:
+            raise TimeoutError(f"{what} did not happen in time")
+        # Gunicorn's master ends a worker that stays silent for its `timeout`.
+        self._heartbeat()
+        time.sleep(POLL_INTERVAL_SECONDS)
 
 
-def run_demo(
-    orders: OrderService,
-    inventory: InventoryClient,
-    *,
-    timeout_seconds: int,
-    stop: threading.Event,
-) -> None:
+def _restock(
+    inventory: InventoryClient, name: str, restock: Restock, clock: Clock
+) -> InventoryItem:
+    """Inventory may still be starting: its sidecar answers 5xx until it is up."""
+    while True:
+        try:
+            return inventory.restock(name, restock)
+        except TransientError:
+            clock.pause("inventory becoming reachable through Dapr")
+
+
+def _follow(orders: OrderService, order_id: str, clock: Clock) -> OrderStatus:
+    while (status := orders.status(order_id)).status in _UNFINISHED:
+        clock.pause(f"order {order_id} finishing")
+    return status
+
+
+def run_demo(orders: OrderService, inventory: InventoryClient, clock: Clock) -> None:
     _say("*** Welcome to the Dapr Workflow console app sample!")
     _say("*** Using this app, you can place orders that start workflows.")
-    deadline = time.monotonic() + timeout_seconds
-    wait_for_inventory(inventory, deadline=deadline, stop=stop)
-
     for name, unit_price, quantity in SEED_STOCK:
-        item = inventory.restock(name, Restock(quantity=quantity, unit_price=unit_price))
+        item = _restock(inventory, name, Restock(quantity=quantity, unit_price=unit_price), clock)
         _say(
             f"item: InventoryItem(item_name={item.name.capitalize()}, "
             f"per_item_cost={item.unit_price}, quantity={item.quantity})"
@@ -63,33 +94,27 @@ def run_demo(
     # No HTTP request starts this order, so the demo opens the root span of its trace.
     with tracing.tracer().start_as_current_span("POST /orders (demo)"):
         accepted = orders.place(request)
-    remaining = max(1, int(deadline - time.monotonic()))
-    state = orders.wait_for_completion(accepted.order_id, timeout_seconds=remaining)
-    _say(f"Workflow completed! Result: {state.runtime_status}")
+    status = _follow(orders, accepted.order_id, clock)
+    _say(f"Workflow completed! Result: {WorkflowStatus[status.status]}")
 
 
-def start_demo(
-    orders: OrderService,
-    inventory: InventoryClient,
-    *,
-    timeout_seconds: int,
-    stop: threading.Event,
-    finished: threading.Event,
-) -> threading.Thread:
-    """Run the demo in a daemon thread, so it never holds up serving or shutdown; set
-    ``finished`` when it ends, however it ends."""
+def start_if_asked(app: Flask, clock: Clock) -> None:
+    """Start the demo in a thread if the settings ask for it; readiness waits for its end."""
+    if not extension.of(app).settings.run_demo:
+        return
+    threading.Thread(target=run_if_asked, args=(app, clock), name="demo", daemon=True).start()
 
-    def target() -> None:
-        try:
-            run_demo(orders, inventory, timeout_seconds=timeout_seconds, stop=stop)
-        except InterruptedError:
-            return
-        except Exception as err:
-            logger.exception("The demo did not complete")
-            _say(f"Demo failed: {err}")
-        finally:
-            finished.set()
 
-    thread = threading.Thread(target=target, name="order-demo", daemon=True)
-    thread.start()
-    return thread
+def run_if_asked(app: Flask, clock: Clock) -> None:
+    """Run the demo if the settings ask for it; a failed demo says so and serving goes on."""
+    processor = extension.of(app)
+    try:
+        if processor.settings.run_demo:
+            run_demo(processor.orders, processor.inventory, clock)
+    except InterruptedError:
+        return
+    except Exception as err:
+        logger.exception("The demo did not complete")
+        _say(f"Demo failed: {err}")
+    finally:
+        processor.demo_done.set()

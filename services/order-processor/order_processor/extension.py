@@ -10,10 +10,10 @@ from typing import cast
 from flask import Flask, current_app
 
 from order_processor.clients import InventoryClient, PaymentClient
-from order_processor.demo import start_demo
 from order_processor.runtime import WorkflowWorker
 from order_processor.service import OrderService
 from order_processor.settings import Settings
+from order_processor.watch import OrderWatch
 from servicekit.invoke import DaprInvoker
 
 KEY = "order_processor"
@@ -27,45 +27,42 @@ class OrderProcessor:
     payment: PaymentClient
     orders: OrderService
     worker: WorkflowWorker
-    stopping: threading.Event = field(default_factory=threading.Event)
-    # With RUN_DEMO the app is ready only once the demo order is done, so whatever a user (or
-    # the README's test) does next sees the demo's stock, not a race with it.
-    demo_finished: threading.Event = field(default_factory=threading.Event)
+    watch: OrderWatch
+    # Requests other than long polls served at once (app.py).
+    request_slots: threading.BoundedSemaphore
+    # Set once the console demo is done, or at start when it is off (demo.py).
+    demo_done: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        if not self.settings.run_demo:
+            self.demo_done.set()
 
     def init_app(self, app: Flask) -> None:
         app.extensions[KEY] = self
 
     def is_ready(self) -> bool:
-        """Ready to place and follow orders: work items flow in and the engine answers."""
-        return (
-            self.demo_finished.is_set() and self.worker.is_ready() and self.orders.reaches_engine()
-        )
+        """Ready to place and follow orders: work items flow in, the engine answers, and the
+        console demo (when on) has settled its stock, so what a user does next is not a race
+        with it."""
+        return self.demo_done.is_set() and self.worker.is_ready() and self.orders.reaches_engine()
+
+
+def of(app: Flask) -> OrderProcessor:
+    return cast(OrderProcessor, app.extensions[KEY])
 
 
 def current() -> OrderProcessor:
-    return cast(OrderProcessor, current_app.extensions[KEY])
+    return of(current_app)
 
 
 def start(app: Flask) -> None:
-    """In the worker process: connect the workflow worker, then run the demo if asked."""
-    ext = cast(OrderProcessor, app.extensions[KEY])
-    ext.worker.start()
-    if not ext.settings.run_demo:
-        ext.demo_finished.set()
-        return
-    start_demo(
-        ext.orders,
-        ext.inventory,
-        timeout_seconds=ext.settings.demo_timeout_seconds,
-        stop=ext.stopping,
-        finished=ext.demo_finished,
-    )
+    """In the worker process: connect the workflow worker."""
+    of(app).worker.start()
 
 
 def stop(app: Flask) -> None:
     """Stop taking work, then close connections; safe to call twice."""
-    ext = cast(OrderProcessor, app.extensions[KEY])
-    ext.stopping.set()
-    ext.worker.stop()
-    ext.orders.close()
-    ext.invoker.close()
+    processor = of(app)
+    processor.worker.stop()
+    processor.orders.close()
+    processor.invoker.close()

@@ -3,7 +3,7 @@ and payment), generated from the shared pydantic models."""
 
 import json
 from functools import cache
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -16,8 +16,10 @@ from contracts.orders import (
     OrderAccepted,
     OrderRequest,
     OrderStatus,
+    Step,
 )
 from contracts.payments import Payment
+from order_processor.watch import MAX_WAIT_SECONDS
 
 REF = "#/components/schemas/{model}"
 MODELS: tuple[type[BaseModel], ...] = (
@@ -49,7 +51,7 @@ def _errors(*codes: int, missing: str = "order") -> dict[str, Any]:
         409: "Conflict with the order's state",
         413: "Body too large",
         422: "Invalid field(s), named in `fields`",
-        503: "A service behind this one is unavailable; retry later",
+        503: "A service behind this one is unavailable, or too many requests wait; retry later",
     }
     return {str(code): _json(ErrorBody, texts[code]) for code in codes}
 
@@ -89,9 +91,29 @@ def _paths() -> dict[str, Any]:
         },
         "/orders/{order_id}": {
             "get": {
-                "summary": "An order's status, step and result",
-                "parameters": [_ORDER_ID_PARAM],
-                "responses": {"200": _json(OrderStatus, "The order"), **_errors(404)},
+                "summary": "An order's status, step and result; with wait, a long poll",
+                "parameters": [
+                    _ORDER_ID_PARAM,
+                    {
+                        "name": "wait",
+                        "in": "query",
+                        "required": False,
+                        "description": "Answer once the order has ended (or, with step, once "
+                        "its step is not step), after at most this many seconds.",
+                        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_WAIT_SECONDS},
+                    },
+                    {
+                        "name": "step",
+                        "in": "query",
+                        "required": False,
+                        "description": "With wait: the step the client has (empty: none yet).",
+                        "schema": {"type": "string", "enum": ["", *get_args(Step)]},
+                    },
+                ],
+                "responses": {
+                    "200": _json(OrderStatus, "The order"),
+                    **_errors(404, 422, 503),
+                },
             }
         },
         "/orders/{order_id}/approval": {

@@ -8,12 +8,12 @@ API has no app token of its own; guarding it is the ingress's job.
 from typing import Annotated
 
 from flask import Blueprint, Response, request
-from pydantic import StringConstraints, TypeAdapter, ValidationError
+from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
 
-from contracts.errors import FieldError
-from contracts.fields import ItemName, OrderId
+from contracts.errors import ErrorBody, FieldError
+from contracts.fields import ITEM_NAME, ORDER_ID
 from contracts.inventory import Restock
-from contracts.orders import ApprovalAccepted, ApprovalDecision, OrderRequest
+from contracts.orders import ApprovalAccepted, ApprovalDecision, OrderRequest, Step
 from order_processor.extension import current
 from order_processor.openapi import openapi_document
 from order_processor.service import (
@@ -21,8 +21,16 @@ from order_processor.service import (
     NotAwaitingApprovalError,
     OrderNotFoundError,
 )
+from order_processor.watch import MAX_WAIT_SECONDS, TooManyWaitingError
 from servicekit import logs
-from servicekit.web import ApiError, json_response, parse_body, parse_value
+from servicekit.web import (
+    ApiError,
+    error_response,
+    found_response,
+    json_response,
+    parse_body,
+    parse_value,
+)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -31,8 +39,11 @@ inventory_bp = Blueprint("inventory", __name__, url_prefix="/inventory")
 payments_bp = Blueprint("payments", __name__, url_prefix="/payments")
 openapi_bp = Blueprint("openapi", __name__)
 
-_ORDER_ID: TypeAdapter[str] = TypeAdapter(OrderId)
-_ITEM_NAME: TypeAdapter[str] = TypeAdapter(ItemName)
+_WAIT: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=0, le=MAX_WAIT_SECONDS)])
+# ?step= (empty) is "no step yet": the client has seen the order before its first step.
+_STEP: TypeAdapter[Step] = TypeAdapter(Step)
+# What a client waiting beyond the bound is told: try again after this many seconds.
+RETRY_AFTER_S = 1
 _IDEMPOTENCY_KEY: TypeAdapter[str] = TypeAdapter(
     Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
 )
@@ -41,13 +52,21 @@ _IDEMPOTENCY_KEY: TypeAdapter[str] = TypeAdapter(
 def _order_id(raw: str) -> str:
     """A malformed id names no order: 404, like any unknown one."""
     try:
-        return _ORDER_ID.validate_python(raw)
+        return ORDER_ID.validate_python(raw)
     except ValidationError as err:
         raise _not_found(raw) from err
 
 
 def _not_found(order_id: str) -> ApiError:
     return ApiError(404, "not_found", f"No order {order_id!r}")
+
+
+def _seen_step(raw: str | None) -> Step | None:
+    """The step a long-polling client has: none yet when it sends none or ``step=``."""
+    if not raw:
+        return None
+    step: Step = parse_value(_STEP, raw, field="step")
+    return step
 
 
 def _idempotency_key() -> str | None:
@@ -79,12 +98,34 @@ def place_order() -> Response:
 
 @orders_bp.get("/<order_id>")
 def get_order(order_id: str) -> Response:
-    """200 OrderStatus (runtime status, current step, result once completed); 404 not_found."""
+    """200 OrderStatus (runtime status, current step, result once completed); 404 not_found.
+
+    ``?wait=S`` (0-30) holds the answer until the order has ended, and with ``&step=X`` also
+    until its step is not X (``step=`` for none yet), for at most S seconds: a long poll.
+    422 for a bad wait or step; 503 too_many_waiting, with Retry-After, beyond the bound."""
     order_id = _order_id(order_id)
+    wait = request.args.get("wait")
     try:
-        return json_response(current().orders.status(order_id))
+        if wait is None:
+            return json_response(current().orders.status(order_id))
+        wait_s = parse_value(_WAIT, wait, field="wait")
+        step = request.args.get("step")
+        seen = _seen_step(step)
+        return json_response(
+            current().watch.wait(order_id, wait_s=wait_s, any_step=step is not None, step=seen)
+        )
     except OrderNotFoundError as err:
         raise _not_found(order_id) from err
+    except TooManyWaitingError:
+        response = error_response(
+            503,
+            ErrorBody(
+                error="too_many_waiting",
+                message=f"Too many requests are waiting; retry in {RETRY_AFTER_S} s",
+            ),
+        )
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
 
 
 @orders_bp.post("/<order_id>/approval")
@@ -114,17 +155,14 @@ def list_items() -> Response:
 @inventory_bp.get("/<item>")
 def get_item(item: str) -> Response:
     """200 InventoryItem from inventory; 404 not_found; 422 for an invalid name."""
-    name = parse_value(_ITEM_NAME, item, field="item")
-    found = current().inventory.get_item(name)
-    if found is None:
-        raise ApiError(404, "not_found", f"No item named {name!r}")
-    return json_response(found)
+    name = parse_value(ITEM_NAME, item, field="item")
+    return found_response(current().inventory.get_item(name), f"No item named {name!r}")
 
 
 @inventory_bp.put("/<item>")
 def restock_item(item: str) -> Response:
     """200 InventoryItem with available quantity and price set, reservations kept; 400/413/422 for bad input."""  # noqa: E501
-    name = parse_value(_ITEM_NAME, item, field="item")
+    name = parse_value(ITEM_NAME, item, field="item")
     restock = parse_body(Restock)
     return json_response(current().inventory.restock(name, restock))
 
@@ -132,11 +170,9 @@ def restock_item(item: str) -> Response:
 @payments_bp.get("/<order_id>")
 def get_payment(order_id: str) -> Response:
     """200 Payment from payment; 404 not_found when the order was never charged; 422 bad id."""
-    order_id = parse_value(_ORDER_ID, order_id, field="order_id")
+    order_id = parse_value(ORDER_ID, order_id, field="order_id")
     payment = current().payment.get(order_id)
-    if payment is None:
-        raise ApiError(404, "not_found", f"No payment for order {order_id!r}")
-    return json_response(payment)
+    return found_response(payment, f"No payment for order {order_id!r}")
 
 
 @openapi_bp.get("/openapi.json")

@@ -1,8 +1,8 @@
-"""Placing and following orders through the Dapr workflow client; the API and the demo share it."""
+"""Placing and following orders through the Dapr workflow client, and how a workflow's
+runtime status and custom status map onto the order API."""
 
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, cast, get_args
@@ -15,29 +15,22 @@ from pydantic import ValidationError
 from contracts.orders import (
     ApprovalDecision,
     OrderAccepted,
-    OrderPayload,
     OrderRequest,
     OrderResult,
     OrderStatus,
     RuntimeStatus,
     Step,
 )
-from order_processor.workflow import APPROVAL_EVENT, order_processing_workflow
+from order_processor import names, torn_reads
+from order_processor.messages import OrderPayload
+from order_processor.workflow import APPROVAL_EVENT
 from servicekit import logs, tracing
 
-WORKFLOW_NAME = order_processing_workflow.__name__
 # Fixed forever: changing it would turn every retried request into a new order.
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0c1b7e-3f0a-4c56-9a51-0d6f3e1a2c47")
 
 # An instance id no order ever has (order ids are hex): asking for it costs one lookup.
 READINESS_PROBE_ID = "readiness-probe"
-
-# dapr/dapr#10242 (runtime 1.18.x): daprd reads a workflow's metadata and its inbox in two calls,
-# so a read that lands while the workflow saves can fail with UNKNOWN "... declared in metadata
-# ... but missing from state store". Nothing is wrong on disk and the next read succeeds, so a
-# status read tries again after these pauses before it answers 503.
-TORN_READ_DETAIL = "missing from state store"
-TORN_READ_RETRY_DELAYS_S = (0.025, 0.05, 0.1, 0.2)
 
 logger = logging.getLogger("order_processor.service")
 
@@ -76,13 +69,11 @@ class NotAwaitingApprovalError(Exception):
     pass
 
 
-def _not_a_torn_read(record: logging.LogRecord) -> bool:
-    """The SDK logs each failed state read as an ERROR; OrderService reads a torn one again."""
-    return TORN_READ_DETAIL not in record.getMessage()
-
-
 def dapr_workflow_client() -> WorkflowClient:
-    logging.getLogger("DaprWorkflowClient").addFilter(_not_a_torn_read)
+    torn_reads.quiet_sdk_log()
+    # Its INFO lines ("Starting new ... instance", "Waiting up to 30s ...", "Instance ...
+    # completed.") repeat ours, one to three per order and long poll, each a write to stdout.
+    logging.getLogger("durabletask-client").setLevel(logging.WARNING)
     # Records go to the root logger (our format and context), not to a second handler.
     client: WorkflowClient = DaprWorkflowClient(
         logger_options=LoggerOptions(log_handler=logging.NullHandler())
@@ -99,10 +90,6 @@ _RUNTIME_STATUSES = frozenset(get_args(RuntimeStatus))
 _STEPS = frozenset(get_args(Step))
 
 
-def is_torn_read(error: grpc.RpcError) -> bool:
-    return error.code() == grpc.StatusCode.UNKNOWN and TORN_READ_DETAIL in (error.details() or "")
-
-
 def _runtime_status(state: WorkflowState) -> RuntimeStatus:
     name = state.runtime_status.name
     return cast(RuntimeStatus, name) if name in _RUNTIME_STATUSES else "UNKNOWN"
@@ -113,13 +100,23 @@ def _step(state: WorkflowState) -> Step | None:
     return cast(Step, value) if value in _STEPS else None
 
 
+def order_status(order_id: str, state: WorkflowState) -> OrderStatus:
+    """What the API says of an order, from its workflow's state."""
+    result = None
+    if state.runtime_status == WorkflowStatus.COMPLETED and state.serialized_output:
+        result = OrderResult.model_validate_json(state.serialized_output)
+    return OrderStatus(
+        order_id=order_id, status=_runtime_status(state), step=_step(state), result=result
+    )
+
+
 class OrderService:
     def __init__(
         self,
         *,
         approval_timeout_seconds: int,
         client_factory: Callable[[], WorkflowClient] = dapr_workflow_client,
-        torn_read_retry_delays_s: Sequence[float] = TORN_READ_RETRY_DELAYS_S,
+        torn_read_retry_delays_s: Sequence[float] = torn_reads.RETRY_DELAYS_S,
     ) -> None:
         self.approval_timeout_seconds = approval_timeout_seconds
         self._client_factory = client_factory
@@ -155,7 +152,7 @@ class OrderService:
         with logs.log_context(order_id=order_id):
             try:
                 self.client.schedule_new_workflow(
-                    WORKFLOW_NAME, input=payload, instance_id=order_id
+                    names.WORKFLOW, input=payload, instance_id=order_id
                 )
             except Exception:
                 # A concurrent request with the same key may have scheduled it first.
@@ -168,15 +165,10 @@ class OrderService:
 
     def _state(self, order_id: str) -> WorkflowState | None:
         """The workflow's state, read again while a read races the workflow's own save."""
-        for delay_s in self._torn_read_retry_delays_s:
-            try:
-                return self.client.get_workflow_state(order_id, fetch_payloads=True)
-            except grpc.RpcError as err:
-                if not is_torn_read(err):
-                    raise
-                logger.debug("Order %s: state read raced a save; reading again", order_id)
-            time.sleep(delay_s)
-        return self.client.get_workflow_state(order_id, fetch_payloads=True)
+        return torn_reads.read(
+            lambda: self.client.get_workflow_state(order_id, fetch_payloads=True),
+            self._torn_read_retry_delays_s,
+        )
 
     def _existing(self, order_id: str, request: OrderRequest) -> OrderAccepted | None:
         state = self._state(order_id)
@@ -194,12 +186,7 @@ class OrderService:
         state = self._state(order_id)
         if state is None:
             raise OrderNotFoundError(order_id)
-        result = None
-        if state.runtime_status == WorkflowStatus.COMPLETED and state.serialized_output:
-            result = OrderResult.model_validate_json(state.serialized_output)
-        return OrderStatus(
-            order_id=order_id, status=_runtime_status(state), step=_step(state), result=result
-        )
+        return order_status(order_id, state)
 
     def decide_approval(self, order_id: str, decision: ApprovalDecision) -> None:
         """Deliver a manager's decision to an order that is waiting for one."""
@@ -215,6 +202,8 @@ class OrderService:
         logger.info("Approval decision for order %s: approved=%s", order_id, decision.approved)
 
     def wait_for_completion(self, order_id: str, *, timeout_seconds: int) -> WorkflowState:
+        """The workflow's state once it has ended; ``TimeoutError`` after ``timeout_seconds``
+        (the long poll, order_processor.watch)."""
         state = self.client.wait_for_workflow_completion(
             order_id, fetch_payloads=True, timeout_in_seconds=timeout_seconds
         )

@@ -17,3 +17,10 @@ class Settings(ServiceSettings):
     # Turned on by the local `dapr run -f .`; never in Kubernetes.
     run_demo: bool = False
     demo_timeout_seconds: int = Field(default=120, ge=1)
+    # Long polls (GET /orders/<id>?wait=) waiting at once; each holds a thread, and
+    # gunicorn.conf.py adds this many threads (same variable) to GUNICORN_THREADS.
+    max_waiting_requests: int = Field(default=32, ge=1, le=1000)
+    # Requests other than long polls served at once (gunicorn.conf.py's GUNICORN_THREADS): the
+    # threads added for long polls never serve them, so the sidecar and its workflow store see
+    # no more concurrent calls than before long polls existed.
+    gunicorn_threads: int = Field(default=8, ge=1)

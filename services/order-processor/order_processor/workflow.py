@@ -3,7 +3,9 @@
 A saga: verifying the order reserves its stock, and every way out after that releases it;
 once paid, a failed inventory update also refunds the payment.
 
-Deterministic by construction: no I/O, clock or randomness here (the approval timeout comes
+Activities are called by their registered names (``names``), so this module knows neither
+the activities nor the clients they call. Deterministic by construction: no I/O, clock or
+randomness here (the approval timeout comes
 in the input; timers are relative to the workflow's own clock). Logging only when not
 replaying. Every business outcome ends the workflow with an ``OrderResult``; only a failed
 compensation fails the workflow itself, because that needs a person.
@@ -29,30 +31,19 @@ from typing import Any
 from dapr.ext.workflow import DaprWorkflowContext, RetryPolicy, TaskFailedError, when_any
 from pydantic import ValidationError
 
-from contracts.orders import (
-    ApprovalDecision,
+from contracts.inventory import ReservationRequest
+from contracts.orders import ApprovalDecision, FailureReason, OrderResult, Step
+from contracts.payments import Payment, PaymentRequest
+from order_processor import bell, names
+from order_processor.messages import (
     ApprovalRequest,
-    FailureReason,
     InventoryCheck,
     InventoryRelease,
-    InventoryRequest,
     InventoryUpdate,
     Notification,
     OrderPayload,
-    OrderResult,
     RefundRequest,
     ReleaseRequest,
-    Step,
-)
-from contracts.payments import Payment, PaymentRequest
-from order_processor.activities import (
-    notify_activity,
-    process_payment_activity,
-    refund_payment_activity,
-    release_inventory_activity,
-    request_approval_activity,
-    update_inventory_activity,
-    verify_inventory_activity,
 )
 from servicekit import logs
 
@@ -76,24 +67,20 @@ COMPENSATION_RETRY = RetryPolicy(
     max_retry_interval=timedelta(minutes=1),
 )
 
-logger = logging.getLogger("order_processing_workflow")
+logger = logging.getLogger(names.WORKFLOW)
 
 Steps = Generator[Any, Any, OrderResult]
 
 
 def order_processing_workflow(ctx: DaprWorkflowContext, order: OrderPayload) -> Steps:
     order_id = ctx.instance_id
+    # What verifying reserves is what updating the inventory commits.
+    reservation = ReservationRequest(order_id=order_id, item=order.item, quantity=order.quantity)
 
     # Verifying reserves: from here on the order's stock is held for it.
     _step(ctx, "verifying_inventory")
     check = InventoryCheck.model_validate(
-        (
-            yield ctx.call_activity(
-                verify_inventory_activity,
-                input=InventoryRequest(order_id=order_id, item=order.item, quantity=order.quantity),
-                retry_policy=RETRY,
-            )
-        )
+        (yield ctx.call_activity(names.VERIFY_INVENTORY, input=reservation, retry_policy=RETRY))
     )
     if not check.reserved or check.unit_price is None:
         yield from _notify(
@@ -111,7 +98,7 @@ def order_processing_workflow(ctx: DaprWorkflowContext, order: OrderPayload) -> 
 
     if total > APPROVAL_THRESHOLD_USD:
         yield ctx.call_activity(
-            request_approval_activity,
+            names.REQUEST_APPROVAL,
             input=ApprovalRequest(
                 order_id=order_id, item=order.item, quantity=order.quantity, total=total
             ),
@@ -135,7 +122,7 @@ def order_processing_workflow(ctx: DaprWorkflowContext, order: OrderPayload) -> 
     payment = Payment.model_validate(
         (
             yield ctx.call_activity(
-                process_payment_activity,
+                names.PROCESS_PAYMENT,
                 input=PaymentRequest(
                     order_id=order_id, item=order.item, quantity=order.quantity, amount=total
                 ),
@@ -151,15 +138,7 @@ def order_processing_workflow(ctx: DaprWorkflowContext, order: OrderPayload) -> 
     _step(ctx, "updating_inventory")
     try:
         update: InventoryUpdate | None = InventoryUpdate.model_validate(
-            (
-                yield ctx.call_activity(
-                    update_inventory_activity,
-                    input=InventoryRequest(
-                        order_id=order_id, item=order.item, quantity=order.quantity
-                    ),
-                    retry_policy=RETRY,
-                )
-            )
+            (yield ctx.call_activity(names.UPDATE_INVENTORY, input=reservation, retry_policy=RETRY))
         )
     except TaskFailedError:
         update = None
@@ -170,7 +149,7 @@ def order_processing_workflow(ctx: DaprWorkflowContext, order: OrderPayload) -> 
         if release.released:
             # Nobody pays for stock we could not take.
             yield ctx.call_activity(
-                refund_payment_activity,
+                names.REFUND_PAYMENT,
                 input=RefundRequest(order_id=order_id),
                 retry_policy=COMPENSATION_RETRY,
             )
@@ -189,7 +168,7 @@ def _release(ctx: DaprWorkflowContext) -> Generator[Any, Any, InventoryRelease]:
     return InventoryRelease.model_validate(
         (
             yield ctx.call_activity(
-                release_inventory_activity,
+                names.RELEASE_INVENTORY,
                 input=ReleaseRequest(order_id=ctx.instance_id),
                 retry_policy=COMPENSATION_RETRY,
             )
@@ -199,7 +178,7 @@ def _release(ctx: DaprWorkflowContext) -> Generator[Any, Any, InventoryRelease]:
 
 def _notify(ctx: DaprWorkflowContext, message: str) -> Generator[Any, Any, None]:
     yield ctx.call_activity(
-        notify_activity,
+        names.NOTIFY,
         input=Notification(order_id=ctx.instance_id, message=message),
         retry_policy=RETRY,
     )
@@ -223,6 +202,10 @@ def _not_processed(
 
 def _step(ctx: DaprWorkflowContext, step: Step) -> None:
     ctx.set_custom_status(step)
+    # Wakes this process's long polls for the order (order_processor.watch): no I/O, no
+    # workflow state. Replaying too: daprd hands the first episode its start as history, so
+    # the first step is set while "replaying"; a replayed step costs a waiter one more read.
+    bell.ring(ctx.instance_id)
 
 
 def _log(ctx: DaprWorkflowContext, message: str, *args: object) -> None:

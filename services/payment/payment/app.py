@@ -1,41 +1,36 @@
 """The payment app factory."""
 
-from collections.abc import Callable
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from flask import Flask
 
-from payment import store
 from payment.routes import payments_bp
 from payment.settings import Settings
+from payment.store import PaymentStore
 from servicekit import web
-from servicekit.invoke import DaprInvoker
-from servicekit.state import StateClient, StateStore
+from servicekit.state import StateStore
+
+if TYPE_CHECKING:  # typing.Unpack is Python 3.12's
+    from typing_extensions import Unpack
 
 
-def create_app(
-    settings: Settings | None = None,
-    *,
-    state_client_factory: Callable[[], StateClient] | None = None,
-    sidecar: DaprInvoker | None = None,
-) -> Flask:
-    """Build the app; nothing here talks to Dapr (clients connect on first use)."""
+def create_app(settings: Settings | None = None, **clients: Unpack[web.SidecarClients]) -> Flask:
+    """Only order-processor's workflow and operators reach payment, all through Dapr."""
     settings = settings or Settings()
-    app = web.create_service_app(__name__, settings)
-    # Only order-processor's workflow and operators reach payment, all through Dapr.
-    web.require_app_token(app, settings.app_api_token)
 
-    # The only thing this service calls is its own sidecar: its state store, and its health.
-    state = StateStore(settings.state_store, state_client_factory)
-    store.init_app(
-        app,
-        store.PaymentStore(
+    def store(state: StateStore) -> PaymentStore:
+        return PaymentStore(
             state,
             decline_over=settings.payment_decline_over,
             max_attempts=settings.etag_max_attempts,
-        ),
-    )
-    sidecar = sidecar or DaprInvoker(settings)
+        )
 
-    app.register_blueprint(payments_bp)
-    app.register_blueprint(web.create_probes_blueprint(sidecar.sidecar_ready))
-    return app
+    return web.create_store_app(
+        __name__,
+        settings,
+        store=store,
+        blueprints=(payments_bp,),
+        **clients,
+    )

@@ -5,12 +5,8 @@ requests for one order (workflow activities run at least once) charge exactly on
 every repeat gets the first outcome back.
 """
 
-from typing import cast
-
-from flask import Flask, current_app
-
 from contracts.payments import Payment, PaymentRequest
-from servicekit.state import ETagConflictError, StateStore
+from servicekit.state import ContentionError, ETagConflictError, StateStore
 
 
 def payment_key(order_id: str) -> str:
@@ -44,10 +40,6 @@ class PaymentConflictError(Exception):
 
 
 class NotRefundableError(Exception):
-    pass
-
-
-class ContentionError(Exception):
     pass
 
 
@@ -101,11 +93,3 @@ class PaymentStore:
 
     def close(self) -> None:
         self.state.close()
-
-
-def init_app(app: Flask, store: PaymentStore) -> None:
-    app.extensions["payment.store"] = store
-
-
-def current_store() -> PaymentStore:
-    return cast(PaymentStore, current_app.extensions["payment.store"])

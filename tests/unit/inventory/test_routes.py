@@ -13,7 +13,8 @@ from flask.testing import FlaskClient
 import inventory
 from inventory.settings import Settings
 from inventory.store import ITEM_INDEX_KEY, item_key, reservation_key
-from tests.unit.fakes import FakeRpcError, FakeSidecar, FakeStateClient
+from tests.errors import BAD_RESTOCKS, BadRequest
+from tests.unit.fakes import FakeRpcError, FakeStateClient, sidecar_clients
 
 STORE = "inventorystore"
 
@@ -220,16 +221,22 @@ def test_available_stock_never_goes_negative(
     assert stored(state_client, "cars") == (1, 4)
 
 
-def test_commit_lets_the_stock_go_and_a_repeat_changes_nothing(
-    client: FlaskClient, state_client: FakeStateClient
+@pytest.mark.parametrize(
+    ("settle", "state", "available"),
+    # Committed stock leaves with the order; released stock is available again.
+    [(commit, "committed", 5), (release, "released", 8)],
+    ids=["commit", "release"],
+)
+def test_settling_a_reservation_moves_its_stock_once(
+    client: FlaskClient, state_client: FakeStateClient, settle: Any, state: str, available: int
 ) -> None:
     restock(client, "cars", 10, 5000)
     reserve(client, "order-1", 3)
     reserve(client, "order-2", 2)
 
-    first = commit(client, "order-1")
+    first = settle(client, "order-1")
     writes = state_client.writes
-    repeat = commit(client, "order-1")
+    repeat = settle(client, "order-1")
 
     assert first.status_code == 200
     assert first.get_json() == {
@@ -237,31 +244,13 @@ def test_commit_lets_the_stock_go_and_a_repeat_changes_nothing(
         "item": "cars",
         "quantity": 3,
         "unit_price": 5000,
-        "state": "committed",
-        "remaining": 5,  # what is available now, order-2's reservation included
+        "state": state,
+        "remaining": available,  # what is available now, order-2's reservation included
         "refusal": None,
     }
     assert repeat.get_json() == first.get_json()
     assert state_client.writes == writes
-    assert stored(state_client, "cars") == (5, 2)
-
-
-def test_release_gives_the_stock_back_and_a_repeat_changes_nothing(
-    client: FlaskClient, state_client: FakeStateClient
-) -> None:
-    restock(client, "cars", 10, 5000)
-    reserve(client, "order-1", 3)
-
-    first = release(client, "order-1")
-    writes = state_client.writes
-    repeat = release(client, "order-1")
-
-    assert first.status_code == 200
-    assert first.get_json()["state"] == "released"
-    assert first.get_json()["remaining"] == 10
-    assert repeat.get_json() == first.get_json()
-    assert state_client.writes == writes
-    assert stored(state_client, "cars") == (10, 0)
+    assert stored(state_client, "cars") == (available, 2)
 
 
 def test_a_reservation_repeated_after_it_was_settled_is_returned_as_it_is(
@@ -374,8 +363,7 @@ def test_gives_up_with_503_under_endless_contention(
 ) -> None:
     app = inventory.create_app(
         Settings(etag_max_attempts=2),
-        state_client_factory=lambda: state_client,
-        sidecar=FakeSidecar(),  # type: ignore[arg-type]
+        **sidecar_clients(state_client),
     )
     client = app.test_client()
     restock(client, "cars", 10, 5000)
@@ -418,65 +406,43 @@ def test_index_is_created_once_and_guards_new_items(
 RESERVATION = {"order_id": "order-1", "item": "cars", "quantity": 1}
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "body", "status", "field"),
-    [
-        ("post", "/reservations", b"{not json", 400, None),
-        ("post", "/reservations", b"", 400, None),
-        ("post", "/reservations", {"item": "cars", "quantity": 1}, 422, "order_id"),
-        ("post", "/reservations", {"order_id": "o", "quantity": 1}, 422, "item"),
-        ("post", "/reservations", {**RESERVATION, "extra": 1}, 422, "extra"),
-        ("post", "/reservations", {**RESERVATION, "quantity": 0}, 422, "quantity"),
-        ("post", "/reservations", {**RESERVATION, "quantity": -1}, 422, "quantity"),
-        ("post", "/reservations", {**RESERVATION, "quantity": 10**9}, 422, "quantity"),
-        ("post", "/reservations", {**RESERVATION, "quantity": "1"}, 422, "quantity"),
-        ("post", "/reservations", {**RESERVATION, "quantity": True}, 422, "quantity"),
-        ("post", "/reservations", {**RESERVATION, "order_id": ""}, 422, "order_id"),
-        ("post", "/reservations", {**RESERVATION, "item": "x" * 65}, 422, "item"),
-        ("post", "/reservations", [RESERVATION], 422, "body"),
-        ("post", "/reservations/bad%20id/commit", None, 422, "order_id"),
-        ("post", "/reservations/bad%20id/release", None, 422, "order_id"),
-        ("get", "/reservations/bad%20id", None, 422, "order_id"),
-        ("put", "/inventory/cars", {"quantity": 1}, 422, "unit_price"),
-        ("put", "/inventory/cars", {"quantity": -1, "unit_price": 1}, 422, "quantity"),
-        ("put", "/inventory/cars", {"quantity": 1, "unit_price": 1.5}, 422, "unit_price"),
-        (
-            "put",
-            "/inventory/cars",
-            {"quantity": 1, "unit_price": 1, "reserved": 0},
-            422,
-            "reserved",
-        ),
-        ("put", "/inventory/Bad%20Name!", {"quantity": 1, "unit_price": 1}, 422, "item"),
-        ("put", f"/inventory/{'x' * 65}", {"quantity": 1, "unit_price": 1}, 422, "item"),
-        ("get", "/inventory/cars/nothing-here", None, 404, None),
-        ("post", "/inventory/cars/withdrawals", RESERVATION, 404, None),
-        ("delete", "/inventory/cars", None, 405, None),
-        ("get", "/reservations/order-1/commit", None, 405, None),
-    ],
+BAD_REQUESTS = (
+    BadRequest.table(
+        [
+            ("post", "/reservations", b"{not json", 400, None),
+            ("post", "/reservations", b"", 400, None),
+            ("post", "/reservations", {"item": "cars", "quantity": 1}, 422, "order_id"),
+            ("post", "/reservations", {"order_id": "o", "quantity": 1}, 422, "item"),
+            ("post", "/reservations", {**RESERVATION, "extra": 1}, 422, "extra"),
+            ("post", "/reservations", {**RESERVATION, "quantity": 0}, 422, "quantity"),
+            ("post", "/reservations", {**RESERVATION, "quantity": -1}, 422, "quantity"),
+            ("post", "/reservations", {**RESERVATION, "quantity": 10**9}, 422, "quantity"),
+            ("post", "/reservations", {**RESERVATION, "quantity": "1"}, 422, "quantity"),
+            ("post", "/reservations", {**RESERVATION, "quantity": True}, 422, "quantity"),
+            ("post", "/reservations", {**RESERVATION, "order_id": ""}, 422, "order_id"),
+            ("post", "/reservations", {**RESERVATION, "item": "x" * 65}, 422, "item"),
+            ("post", "/reservations", [RESERVATION], 422, "body"),
+            ("post", "/reservations/bad%20id/commit", None, 422, "order_id"),
+            ("post", "/reservations/bad%20id/release", None, 422, "order_id"),
+            ("get", "/reservations/bad%20id", None, 422, "order_id"),
+            ("get", "/inventory/cars/nothing-here", None, 404, None),
+            ("post", "/inventory/cars/withdrawals", RESERVATION, 404, None),
+            ("delete", "/inventory/cars", None, 405, None),
+            ("get", "/reservations/order-1/commit", None, 405, None),
+        ]
+    )
+    + BAD_RESTOCKS
 )
+
+
+@pytest.mark.parametrize("bad", BAD_REQUESTS, ids=str)
 def test_bad_input_is_a_clear_4xx_and_changes_nothing(
-    client: FlaskClient,
-    state_client: FakeStateClient,
-    *,
-    method: str,
-    path: str,
-    body: Any,
-    status: int,
-    field: str | None,
+    client: FlaskClient, state_client: FakeStateClient, bad: BadRequest
 ) -> None:
     restock(client, "cars", 10, 5000)
     writes = state_client.writes
-    data = body if isinstance(body, bytes) or body is None else json.dumps(body)
 
-    response = getattr(client, method)(path, data=data, content_type="application/json")
-
-    assert response.status_code == status
-    payload = response.get_json()
-    assert isinstance(payload["error"], str)
-    assert payload["message"]
-    if field is not None:
-        assert field in [f["field"] for f in payload["fields"]]
+    bad.assert_refused(bad.send(client))
     assert state_client.writes == writes
 
 
@@ -488,48 +454,6 @@ def test_oversize_body_is_413(client: FlaskClient, state_client: FakeStateClient
     assert response.status_code == 413
     assert response.get_json()["error"] == "request_entity_too_large"
     assert state_client.writes == 0
-
-
-@pytest.mark.parametrize(("ready", "status"), [(True, 200), (False, 503)])
-def test_probes(state_client: FakeStateClient, ready: bool, status: int) -> None:
-    app = inventory.create_app(
-        state_client_factory=lambda: state_client,
-        sidecar=FakeSidecar(ready=ready),  # type: ignore[arg-type]
-    )
-    client = app.test_client()
-
-    assert client.get("/healthz").status_code == 200
-    assert client.get("/readyz").status_code == status
-
-
-@pytest.mark.parametrize(
-    ("headers", "status"),
-    [({}, 401), ({"dapr-api-token": "wrong"}, 401), ({"dapr-api-token": "s3cret"}, 200)],
-    ids=["none", "wrong", "right"],
-)
-def test_app_token_is_required_when_set(
-    state_client: FakeStateClient, headers: dict[str, str], status: int
-) -> None:
-    app = inventory.create_app(
-        Settings(app_api_token="s3cret"),
-        state_client_factory=lambda: state_client,
-        sidecar=FakeSidecar(),  # type: ignore[arg-type]
-    )
-    client = app.test_client()
-    body = {"quantity": 1, "unit_price": 1}
-
-    responses = [
-        client.get("/inventory", headers=headers),
-        client.put("/inventory/cars", json=body, headers=headers),
-        client.post("/reservations", json=RESERVATION, headers=headers),
-    ]
-
-    assert [r.status_code for r in responses] == [status] * 3
-    if status == 401:
-        assert responses[0].get_json()["error"] == "unauthorized"
-        assert state_client.writes == 0
-    assert client.get("/healthz").status_code == 200
-    assert client.get("/readyz").status_code == 200
 
 
 def test_state_store_outage_is_503_not_500(
@@ -545,11 +469,3 @@ def test_state_store_outage_is_503_not_500(
 
     assert response.status_code == 503
     assert response.get_json()["error"] == "dependency_unavailable"
-
-
-def test_app_creation_does_not_touch_the_sidecar() -> None:
-    def explode() -> Any:
-        raise AssertionError("state client created at app creation")
-
-    app = inventory.create_app(state_client_factory=explode, sidecar=FakeSidecar())  # type: ignore[arg-type]
-    assert app.test_client().get("/healthz").status_code == 200

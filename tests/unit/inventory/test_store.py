@@ -17,13 +17,12 @@ import pytest
 
 from contracts.inventory import ReservationRequest, Restock
 from inventory.store import (
-    ContentionError,
     InventoryStore,
     ReservationSettledError,
     item_key,
     reservation_key,
 )
-from servicekit.state import StateStore
+from servicekit.state import ContentionError, StateStore
 from tests.unit.fakes import FakeStateClient
 
 STORE = "inventorystore"

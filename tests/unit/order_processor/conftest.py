@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from flask import Flask
 
@@ -15,6 +17,16 @@ class FakeRuntime:
         self.fail_start = fail_start
         self.started = 0
         self.stopped = 0
+        self.workflows: dict[str, Any] = {}
+        self.activities: dict[str, Any] = {}
+
+    def register_workflow(self, fn: Any, *, name: str | None = None) -> None:
+        assert name is not None, "registered under its explicit name"
+        self.workflows[name] = fn
+
+    def register_activity(self, fn: Any, *, name: str | None = None) -> None:
+        assert name is not None, "registered under its explicit name"
+        self.activities[name] = fn
 
     def start(self) -> None:
         if self.fail_start:
@@ -46,5 +58,5 @@ def app(
         Settings(approval_timeout_seconds=300),
         invoker=invoker,
         workflow_client_factory=lambda: workflow_client,
-        runtime=fake_runtime,
+        runtime_factory=lambda: fake_runtime,
     )

@@ -9,39 +9,44 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
-import httpx
 import pytest
+
+# Not exported by dapr-ext-workflow 1.18.3, as in order_processor.activities.
 from dapr.ext.workflow._durabletask.task import NonRetryableError
 from flask import Flask
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 
-from contracts.orders import (
+from contracts.inventory import ReservationRequest
+from contracts.payments import PaymentRequest
+from order_processor.activities import OrderActivities
+from order_processor.clients import InventoryClient, PaymentClient
+from order_processor.messages import (
     ApprovalRequest,
     InventoryCheck,
-    InventoryRequest,
     Notification,
     RefundRequest,
     ReleaseRequest,
 )
-from contracts.payments import PaymentRequest
-from order_processor import activities, workflow
-from order_processor.clients import InventoryClient, PaymentClient
 from servicekit import tracing
 from servicekit.invoke import DaprInvoker, TransientError
 from servicekit.logs import LOG_FORMAT, LogContextFilter
-from tests.unit.fakes import DaprMesh
+from tests.unit.fakes import (
+    DaprMesh,
+    answers_busy,
+    answers_garbage,
+    answers_unauthorized,
+    refuses_connection,
+)
 
 ORDER_ID = "order-1"
 CTX: Any = SimpleNamespace(workflow_id=ORDER_ID)
 
 
 @pytest.fixture
-def clients(invoker: DaprInvoker, inventory_app: Flask) -> activities.ActivityClients:
+def activities(invoker: DaprInvoker, inventory_app: Flask) -> OrderActivities:
     inventory_app.test_client().put("/inventory/cars", json={"quantity": 10, "unit_price": 5000})
-    wired = activities.ActivityClients(InventoryClient(invoker), PaymentClient(invoker))
-    activities.configure(wired)
-    return wired
+    return OrderActivities(InventoryClient(invoker), PaymentClient(invoker))
 
 
 @pytest.fixture
@@ -64,8 +69,8 @@ def lines(console: io.StringIO) -> list[str]:
     return console.getvalue().splitlines()
 
 
-def cars(quantity: int = 1) -> InventoryRequest:
-    return InventoryRequest(order_id=ORDER_ID, item="cars", quantity=quantity)
+def cars(quantity: int = 1) -> ReservationRequest:
+    return ReservationRequest(order_id=ORDER_ID, item="cars", quantity=quantity)
 
 
 def charge(amount: int = 5000) -> PaymentRequest:
@@ -81,40 +86,17 @@ def cars_stock(inventory_app: Flask) -> tuple[int, int]:
     return item["quantity"], item["reserved"]
 
 
-def test_activities_are_registered_under_the_seed_names() -> None:
-    names = [fn.__name__ for fn in activities.ACTIVITIES]
-
-    assert names == [
-        "notify_activity",
-        "verify_inventory_activity",
-        "request_approval_activity",
-        "process_payment_activity",
-        "update_inventory_activity",
-        "refund_payment_activity",
-        "release_inventory_activity",
-    ]
-    for fn in (*activities.ACTIVITIES, workflow.order_processing_workflow):
-        assert fn.__dict__["_dapr_alternate_name"] == fn.__name__
-
-
-def test_seed_order_logs_the_seed_lines(
-    clients: activities.ActivityClients, console: io.StringIO
-) -> None:
-    check = activities.verify_inventory_activity(CTX, cars())
-    payment = activities.process_payment_activity(CTX, charge())
-    update = activities.update_inventory_activity(CTX, cars())
-    activities.notify_activity(
+def test_seed_order_logs_the_seed_lines(activities: OrderActivities, console: io.StringIO) -> None:
+    check = activities.verify_inventory(CTX, cars())
+    payment = activities.process_payment(CTX, charge())
+    update = activities.update_inventory(CTX, cars())
+    activities.notify(
         CTX, Notification(order_id=ORDER_ID, message=f"Order {ORDER_ID} has completed!")
     )
 
-    assert (check.found, check.reserved, check.available, check.unit_price) == (
-        True,
-        True,
-        10,
-        5000,
-    )
+    assert (check.reserved, check.available, check.unit_price) == (True, 9, 5000)
     assert payment.status == "approved"
-    assert (update.committed, update.remaining) == (True, 9)
+    assert update.committed is True
     context = f" [order_id={ORDER_ID} trace_id=-]"
     expected = [
         f"INFO:VerifyInventoryActivity:Verifying inventory for order {ORDER_ID} of 1 cars",
@@ -130,13 +112,13 @@ def test_seed_order_logs_the_seed_lines(
 
 
 def test_verify_reserves_and_a_repeat_reserves_nothing_more(
-    clients: activities.ActivityClients, inventory_app: Flask
+    activities: OrderActivities, inventory_app: Flask
 ) -> None:
-    first = activities.verify_inventory_activity(CTX, cars(2))
-    repeat = activities.verify_inventory_activity(CTX, cars(2))
+    first = activities.verify_inventory(CTX, cars(2))
+    repeat = activities.verify_inventory(CTX, cars(2))
 
     assert first == repeat
-    assert (first.reserved, first.available) == (True, 10)
+    assert (first.reserved, first.available) == (True, 8)
     assert cars_stock(inventory_app) == (8, 2)
 
 
@@ -150,7 +132,7 @@ def test_verify_reserves_and_a_repeat_reserves_nothing_more(
     ids=["too few", "just enough", "unknown item"],
 )
 def test_verify_asks_inventory_once_and_reports_what_there_was(
-    clients: activities.ActivityClients,
+    activities: OrderActivities,
     inventory_app: Flask,
     mesh: DaprMesh,
     console: io.StringIO,
@@ -163,12 +145,13 @@ def test_verify_asks_inventory_once_and_reports_what_there_was(
 ) -> None:
     """One call, answered 2xx, whatever the outcome: no look-up of what there is (an unknown
     item's GET would be a 404, counted by the sidecar's circuit breaker)."""
-    check = activities.verify_inventory_activity(
-        CTX, InventoryRequest(order_id=ORDER_ID, item=item, quantity=quantity)
+    check = activities.verify_inventory(
+        CTX, ReservationRequest(order_id=ORDER_ID, item=item, quantity=quantity)
     )
 
     reserved = quantity <= available
-    assert (check.found, check.reserved, check.available) == (found, reserved, available)
+    left = available - quantity if reserved else available
+    assert (check.reserved, check.available) == (reserved, left)
     assert check.unit_price == (5000 if found else None)
     assert [(r.method, r.url.path) for r in mesh.requests] == [
         ("POST", "/v1.0/invoke/inventory/method/reservations")
@@ -186,79 +169,79 @@ def test_verify_asks_inventory_once_and_reports_what_there_was(
 
 
 def test_a_refused_order_verified_again_after_a_restock_is_reserved(
-    clients: activities.ActivityClients, inventory_app: Flask
+    activities: OrderActivities, inventory_app: Flask
 ) -> None:
     """As a retried activity would: the refusal was not remembered."""
-    first = activities.verify_inventory_activity(CTX, cars(12))
+    first = activities.verify_inventory(CTX, cars(12))
     inventory_app.test_client().put("/inventory/cars", json={"quantity": 12, "unit_price": 5000})
 
-    again = activities.verify_inventory_activity(CTX, cars(12))
+    again = activities.verify_inventory(CTX, cars(12))
 
     assert (first.reserved, first.available) == (False, 10)
-    assert (again.reserved, again.available) == (True, 12)
+    assert (again.reserved, again.available) == (True, 0)
     assert cars_stock(inventory_app) == (0, 12)
 
 
 def test_a_sold_out_rush_answers_only_2xx_through_the_sidecar(
-    clients: activities.ActivityClients, inventory_app: Flask, mesh: DaprMesh
+    activities: OrderActivities, inventory_app: Flask, mesh: DaprMesh
 ) -> None:
     """Dapr's circuit breaker counts every non-2xx answer of the target app as a failure: 50
     orders for 10 cars must not trip it, or the orders in flight would fail."""
 
     def verify(order_id: str) -> InventoryCheck:
         ctx: Any = SimpleNamespace(workflow_id=order_id)
-        request = InventoryRequest(order_id=order_id, item="cars", quantity=1)
-        return activities.verify_inventory_activity(ctx, request)
+        request = ReservationRequest(order_id=order_id, item="cars", quantity=1)
+        return activities.verify_inventory(ctx, request)
 
     checks = [verify(f"order-{n}") for n in range(50)]
 
     assert [c.reserved for c in checks] == [True] * 10 + [False] * 40
-    assert [c.available for c in checks] == [*range(10, 0, -1)] + [0] * 40
+    assert [c.available for c in checks] == [*range(9, -1, -1)] + [0] * 40
     assert len(mesh.responses) == 50
     assert all(r.is_success for r in mesh.responses)
     assert cars_stock(inventory_app) == (0, 10)
 
 
 def test_update_inventory_twice_commits_once(
-    clients: activities.ActivityClients, inventory_app: Flask
+    activities: OrderActivities, inventory_app: Flask
 ) -> None:
-    activities.verify_inventory_activity(CTX, cars(2))
+    activities.verify_inventory(CTX, cars(2))
 
-    first = activities.update_inventory_activity(CTX, cars(2))
-    repeat = activities.update_inventory_activity(CTX, cars(2))
+    first = activities.update_inventory(CTX, cars(2))
+    repeat = activities.update_inventory(CTX, cars(2))
 
     assert first == repeat
-    assert (first.committed, first.remaining) == (True, 8)
+    assert first.committed is True
     assert cars_stock(inventory_app) == (8, 0)
 
 
 def test_update_of_a_released_reservation_reports_not_committed(
-    clients: activities.ActivityClients, inventory_app: Flask
+    activities: OrderActivities, inventory_app: Flask
 ) -> None:
-    activities.verify_inventory_activity(CTX, cars(2))
+    activities.verify_inventory(CTX, cars(2))
     inventory_app.test_client().post(f"/reservations/{ORDER_ID}/release")  # out of band
 
-    update = activities.update_inventory_activity(CTX, cars(2))
+    update = activities.update_inventory(CTX, cars(2))
 
-    assert (update.committed, update.remaining) == (False, None)
+    assert update.committed is False
     assert cars_stock(inventory_app) == (10, 0)
 
 
-def test_update_without_a_reservation_is_not_retried(clients: activities.ActivityClients) -> None:
+def test_update_without_a_reservation_is_not_retried(activities: OrderActivities) -> None:
     with pytest.raises(NonRetryableError, match="404"):
-        activities.update_inventory_activity(CTX, cars())
+        activities.update_inventory(CTX, cars())
 
 
 def test_release_gives_the_stock_back_and_is_safe_to_repeat(
-    clients: activities.ActivityClients, inventory_app: Flask, console: io.StringIO
+    activities: OrderActivities, inventory_app: Flask, console: io.StringIO
 ) -> None:
-    activities.verify_inventory_activity(CTX, cars(3))
+    activities.verify_inventory(CTX, cars(3))
 
-    first = activities.release_inventory_activity(CTX, RELEASE)
-    repeat = activities.release_inventory_activity(CTX, RELEASE)
+    first = activities.release_inventory(CTX, RELEASE)
+    repeat = activities.release_inventory(CTX, RELEASE)
 
     assert first == repeat
-    assert (first.released, first.remaining) == (True, 10)
+    assert first.released is True
     assert cars_stock(inventory_app) == (10, 0)
     assert f"INFO:ReleaseInventoryActivity:Released 3 cars for order {ORDER_ID}; 10 available" in [
         line.split(" [")[0] for line in lines(console)
@@ -266,48 +249,46 @@ def test_release_gives_the_stock_back_and_is_safe_to_repeat(
 
 
 def test_release_of_a_committed_reservation_reports_not_released(
-    clients: activities.ActivityClients, inventory_app: Flask
+    activities: OrderActivities, inventory_app: Flask
 ) -> None:
-    activities.verify_inventory_activity(CTX, cars(3))
-    activities.update_inventory_activity(CTX, cars(3))
+    activities.verify_inventory(CTX, cars(3))
+    activities.update_inventory(CTX, cars(3))
 
-    release = activities.release_inventory_activity(CTX, RELEASE)
+    release = activities.release_inventory(CTX, RELEASE)
 
-    assert (release.released, release.remaining) == (False, None)
+    assert release.released is False
     assert cars_stock(inventory_app) == (7, 0)
 
 
-def test_release_without_a_reservation_is_not_retried(clients: activities.ActivityClients) -> None:
+def test_release_without_a_reservation_is_not_retried(activities: OrderActivities) -> None:
     with pytest.raises(NonRetryableError, match="404"):
-        activities.release_inventory_activity(CTX, RELEASE)
+        activities.release_inventory(CTX, RELEASE)
 
 
-def test_process_payment_twice_charges_once(
-    clients: activities.ActivityClients, mesh: DaprMesh
-) -> None:
-    first = activities.process_payment_activity(CTX, charge(2_000_000))
-    repeat = activities.process_payment_activity(CTX, charge(2_000_000))
+def test_process_payment_twice_charges_once(activities: OrderActivities, mesh: DaprMesh) -> None:
+    first = activities.process_payment(CTX, charge(2_000_000))
+    repeat = activities.process_payment(CTX, charge(2_000_000))
 
     assert first.status == "declined"
     assert repeat == first
 
 
-def test_refund_is_safe_to_repeat(clients: activities.ActivityClients) -> None:
-    activities.process_payment_activity(CTX, charge())
+def test_refund_is_safe_to_repeat(activities: OrderActivities) -> None:
+    activities.process_payment(CTX, charge())
 
-    first = activities.refund_payment_activity(CTX, RefundRequest(order_id=ORDER_ID))
-    repeat = activities.refund_payment_activity(CTX, RefundRequest(order_id=ORDER_ID))
+    first = activities.refund_payment(CTX, RefundRequest(order_id=ORDER_ID))
+    repeat = activities.refund_payment(CTX, RefundRequest(order_id=ORDER_ID))
 
     assert first.refunded is True
     assert repeat == first
 
 
 def test_request_approval_logs_the_request(
-    clients: activities.ActivityClients, console: io.StringIO
+    activities: OrderActivities, console: io.StringIO
 ) -> None:
     request = ApprovalRequest(order_id=ORDER_ID, item="cars", quantity=11, total=55_000)
 
-    assert activities.request_approval_activity(CTX, request) == request
+    assert activities.request_approval(CTX, request) == request
     assert any(
         line.startswith("INFO:RequestApprovalActivity:Requesting approval for payment of 55000 USD")
         for line in lines(console)
@@ -315,10 +296,10 @@ def test_request_approval_logs_the_request(
 
 
 def test_calls_go_through_the_local_sidecar_only(
-    clients: activities.ActivityClients, mesh: DaprMesh
+    activities: OrderActivities, mesh: DaprMesh
 ) -> None:
-    activities.verify_inventory_activity(CTX, cars())
-    activities.process_payment_activity(CTX, charge())
+    activities.verify_inventory(CTX, cars())
+    activities.process_payment(CTX, charge())
 
     urls = [(r.method, str(r.url)) for r in mesh.requests]
     assert urls == [
@@ -327,62 +308,44 @@ def test_calls_go_through_the_local_sidecar_only(
     ]
 
 
-def _server_error(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(503, json={"error": "contention", "message": "busy"})
-
-
-def _connection_refused(request: httpx.Request) -> httpx.Response:
-    raise httpx.ConnectError("connection refused", request=request)
-
-
-def _unexpected_client_error(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(400, json={"error": "bad", "message": "no"})
-
-
-def _garbage(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(200, content=b"<html>")
-
-
-@pytest.mark.parametrize("respond", [_server_error, _connection_refused])
-def test_transient_failures_are_raised_for_the_retry_policy(
-    clients: activities.ActivityClients, mesh: DaprMesh, respond: Any
+@pytest.mark.parametrize(
+    ("respond", "raised"),
+    [
+        # Transient: raised as such for the workflow's retry policy.
+        (answers_busy, TransientError),
+        (refuses_connection, TransientError),
+        # Anything else: a retry would only repeat it.
+        (answers_unauthorized, NonRetryableError),
+        (answers_garbage, NonRetryableError),
+    ],
+)
+@pytest.mark.parametrize("app_id", ["inventory", "payment"])
+def test_only_transient_failures_are_retried(
+    activities: OrderActivities, mesh: DaprMesh, respond: Any, raised: type[Exception], app_id: str
 ) -> None:
-    mesh.overrides["inventory"] = respond
+    mesh.overrides[app_id] = respond
+    calling = {
+        "inventory": lambda: activities.verify_inventory(CTX, cars()),
+        "payment": lambda: activities.process_payment(CTX, charge()),
+    }[app_id]
 
-    with pytest.raises(TransientError):
-        activities.verify_inventory_activity(CTX, cars())
-
-
-@pytest.mark.parametrize("respond", [_unexpected_client_error, _garbage])
-def test_other_failures_are_not_retried(
-    clients: activities.ActivityClients, mesh: DaprMesh, respond: Any
-) -> None:
-    mesh.overrides["payment"] = respond
-
-    with pytest.raises(NonRetryableError):
-        activities.process_payment_activity(CTX, charge())
+    with pytest.raises(raised):
+        calling()
 
 
-def test_payment_conflict_is_not_retried(clients: activities.ActivityClients) -> None:
-    activities.process_payment_activity(CTX, charge(5000))
+def test_payment_conflict_is_not_retried(activities: OrderActivities) -> None:
+    activities.process_payment(CTX, charge(5000))
 
     with pytest.raises(NonRetryableError, match="409"):
-        activities.process_payment_activity(CTX, charge(6000))
-
-
-def test_activities_need_their_clients() -> None:
-    activities.configure(None)
-
-    with pytest.raises(NonRetryableError, match="configure"):
-        activities.verify_inventory_activity(CTX, cars())
+        activities.process_payment(CTX, charge(6000))
 
 
 def test_the_called_service_logs_the_order_id_and_trace_too(
-    clients: activities.ActivityClients, console: io.StringIO
+    activities: OrderActivities, console: io.StringIO
 ) -> None:
     # The SDK runs each activity in a span of the order's trace.
     with tracing.tracer().start_as_current_span("activity: verify_inventory_activity") as span:
-        activities.verify_inventory_activity(CTX, cars())
+        activities.verify_inventory(CTX, cars())
 
     trace_id = trace.format_trace_id(span.get_span_context().trace_id)
     access = [line for line in lines(console) if "POST /reservations 200" in line]

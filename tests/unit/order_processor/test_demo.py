@@ -1,10 +1,12 @@
+"""The seed's console demo, a client of order-processor run before the first request."""
+
 from __future__ import annotations
 
-import threading
 import time
 
 import httpx
 import pytest
+from dapr.ext.workflow import WorkflowStatus
 from flask import Flask
 
 import order_processor
@@ -28,25 +30,42 @@ SEED_OUTPUT = [
 ]
 
 
-def orders(workflow_client: FakeWorkflowClient) -> OrderService:
-    return OrderService(approval_timeout_seconds=60, client_factory=lambda: workflow_client)
+class CompletingWorkflowClient(FakeWorkflowClient):
+    """Each order runs for one status read, then completes."""
+
+    def get_workflow_state(self, instance_id: str, *, fetch_payloads: bool = True) -> object:
+        state = self.instances.get(instance_id)
+        if state is not None and state.runtime_status == WorkflowStatus.RUNNING:
+            state.runtime_status = WorkflowStatus.COMPLETED
+        elif state is not None and state.runtime_status == WorkflowStatus.PENDING:
+            state.runtime_status = WorkflowStatus.RUNNING
+        return state
+
+
+@pytest.fixture(autouse=True)
+def no_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(demo, "POLL_INTERVAL_SECONDS", 0)
+
+
+def orders(client: FakeWorkflowClient) -> OrderService:
+    return OrderService(approval_timeout_seconds=60, client_factory=lambda: client)
 
 
 def test_demo_restocks_orders_one_car_and_prints_like_the_seed(
-    invoker: DaprInvoker,
-    inventory_app: Flask,
-    workflow_client: FakeWorkflowClient,
-    capsys: pytest.CaptureFixture[str],
+    invoker: DaprInvoker, inventory_app: Flask, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    client = CompletingWorkflowClient()
+    beats: list[None] = []
+
     demo.run_demo(
-        orders(workflow_client),
+        orders(client),
         InventoryClient(invoker),
-        timeout_seconds=30,
-        stop=threading.Event(),
+        demo.Clock(30, heartbeat=lambda: beats.append(None)),
     )
 
     assert capsys.readouterr().out.splitlines() == SEED_OUTPUT
-    assert [s[0] for s in workflow_client.scheduled] == ["order_processing_workflow"]
+    assert [s[0] for s in client.scheduled] == ["order_processing_workflow"]
+    assert beats  # it waited for the order, telling gunicorn's master it is alive
     stock = inventory_app.test_client().get("/inventory").get_json()["items"]
     assert [(i["name"], i["quantity"]) for i in stock] == [
         ("cars", 10),
@@ -59,98 +78,79 @@ def unreachable(request: httpx.Request) -> httpx.Response:
     return httpx.Response(500, json={"errorCode": "ERR_DIRECT_INVOKE"})
 
 
-def test_waiting_for_inventory_stops_at_the_deadline(invoker: DaprInvoker, mesh: DaprMesh) -> None:
+def test_the_demo_waits_for_inventory_until_its_deadline(
+    invoker: DaprInvoker, mesh: DaprMesh
+) -> None:
     mesh.overrides["inventory"] = unreachable
 
-    with pytest.raises(TimeoutError):
-        demo.wait_for_inventory(
-            InventoryClient(invoker), deadline=time.monotonic(), stop=threading.Event()
-        )
-    assert [r.url.path for r in mesh.requests] == ["/v1.0/invoke/inventory/method/healthz"]
+    with pytest.raises(TimeoutError, match="inventory becoming reachable"):
+        demo.run_demo(orders(FakeWorkflowClient()), InventoryClient(invoker), demo.Clock(0))
+    assert [r.url.path for r in mesh.requests] == [
+        "/v1.0/invoke/inventory/method/inventory/paperclip"
+    ]
 
 
-def test_waiting_for_inventory_ends_on_shutdown(invoker: DaprInvoker, mesh: DaprMesh) -> None:
+def test_the_demo_ends_on_shutdown(invoker: DaprInvoker, mesh: DaprMesh) -> None:
     mesh.overrides["inventory"] = unreachable
-    stop = threading.Event()
-    stop.set()
 
     with pytest.raises(InterruptedError):
-        demo.wait_for_inventory(InventoryClient(invoker), deadline=time.monotonic() + 60, stop=stop)
-
-
-def test_demo_runs_after_the_worker_starts_only_when_asked(
-    invoker: DaprInvoker,
-    inventory_app: Flask,
-    workflow_client: FakeWorkflowClient,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    started: list[threading.Thread] = []
-    original = demo.start_demo
-
-    def recording_start_demo(*args: object, **kwargs: object) -> threading.Thread:
-        thread = original(*args, **kwargs)  # type: ignore[arg-type]
-        started.append(thread)
-        return thread
-
-    for run_demo in (False, True):
-        app = order_processor.create_app(
-            Settings(run_demo=run_demo),
-            invoker=invoker,
-            workflow_client_factory=lambda: workflow_client,
-            runtime=FakeRuntime(),
+        demo.run_demo(
+            orders(FakeWorkflowClient()),
+            InventoryClient(invoker),
+            demo.Clock(60, stopping=lambda: True),
         )
-        monkeypatch.setattr(extension, "start_demo", recording_start_demo)
-        extension.start(app)
 
-    assert len(started) == 1
-    started[0].join(timeout=30)
-    assert capsys.readouterr().out.splitlines()[-1] == SEED_OUTPUT[-1]
+
+def app_with(invoker: DaprInvoker, client: FakeWorkflowClient, *, run_demo: bool) -> Flask:
+    return order_processor.create_app(
+        Settings(run_demo=run_demo),
+        invoker=invoker,
+        workflow_client_factory=lambda: client,
+        runtime_factory=FakeRuntime,
+    )
+
+
+@pytest.mark.usefixtures("inventory_app")
+def test_the_demo_runs_only_when_asked(
+    invoker: DaprInvoker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for run_demo in (False, True):
+        app = app_with(invoker, CompletingWorkflowClient(), run_demo=run_demo)
+        demo.run_if_asked(app, demo.Clock(30))
+
+    assert capsys.readouterr().out.splitlines() == SEED_OUTPUT
 
 
 def test_a_failed_demo_says_so_and_leaves_the_server_alone(
-    invoker: DaprInvoker,
-    mesh: DaprMesh,
-    workflow_client: FakeWorkflowClient,
-    capsys: pytest.CaptureFixture[str],
+    invoker: DaprInvoker, mesh: DaprMesh, capsys: pytest.CaptureFixture[str]
 ) -> None:
     mesh.overrides["inventory"] = unreachable
-
-    finished = threading.Event()
-    thread = demo.start_demo(
-        orders(workflow_client),
-        InventoryClient(invoker),
-        timeout_seconds=0,
-        stop=threading.Event(),
-        finished=finished,
-    )
-    thread.join(timeout=30)
-
-    assert not thread.is_alive()
-    assert finished.is_set()
-    assert "Demo failed: inventory did not become reachable" in capsys.readouterr().out
-    assert workflow_client.scheduled == []
-
-
-def test_with_the_demo_the_app_is_ready_only_once_the_demo_is_done(
-    invoker: DaprInvoker,
-    mesh: DaprMesh,
-    workflow_client: FakeWorkflowClient,
-) -> None:
-    mesh.overrides["inventory"] = unreachable  # holds the demo in its wait for inventory
-    app = order_processor.create_app(
-        Settings(run_demo=True, demo_timeout_seconds=600),
-        invoker=invoker,
-        workflow_client_factory=lambda: workflow_client,
-        runtime=FakeRuntime(),
-    )
-    processor = app.extensions[extension.KEY]
-    probe = app.test_client()
-
+    client = FakeWorkflowClient()
+    app = app_with(invoker, client, run_demo=True)
     extension.start(app)
-    assert processor.worker.is_ready()
-    assert probe.get("/readyz").status_code == 503
 
-    processor.stopping.set()  # ends the demo's wait
-    assert processor.demo_finished.wait(timeout=30)
-    assert probe.get("/readyz").status_code == 200
+    started = time.monotonic()
+    demo.run_if_asked(app, demo.Clock(0))
+
+    assert time.monotonic() - started < 10
+    assert "Demo failed: inventory becoming reachable" in capsys.readouterr().out
+    assert client.scheduled == []
+    assert app.test_client().get("/readyz").status_code == 200
+
+
+def test_readiness_waits_for_the_demo_and_only_when_it_is_on(
+    invoker: DaprInvoker, mesh: DaprMesh
+) -> None:
+    mesh.overrides["inventory"] = unreachable  # the demo fails at once (Clock(0) below)
+    with_demo = app_with(invoker, FakeWorkflowClient(), run_demo=True)
+    without_demo = app_with(invoker, FakeWorkflowClient(), run_demo=False)
+    for app in (with_demo, without_demo):
+        extension.start(app)
+
+    demo.start_if_asked(without_demo, demo.Clock(0))
+    waiting = with_demo.test_client().get("/readyz").status_code
+    demo.run_if_asked(with_demo, demo.Clock(0))
+
+    assert waiting == 503
+    assert with_demo.test_client().get("/readyz").status_code == 200
+    assert without_demo.test_client().get("/readyz").status_code == 200

@@ -4,7 +4,6 @@ import json
 from typing import Any
 
 import grpc
-import httpx
 import pytest
 from dapr.ext.workflow import WorkflowStatus
 from flask import Flask
@@ -12,19 +11,23 @@ from flask.testing import FlaskClient
 
 import inventory
 import order_processor
-from contracts.orders import OrderPayload
 from inventory.settings import Settings as InventorySettings
+from order_processor.messages import OrderPayload
 from order_processor.service import order_id_for
 from order_processor.settings import Settings
 from servicekit.invoke import DaprInvoker
 from servicekit.settings import ServiceSettings
+from tests.errors import BAD_RESTOCKS, BadRequest, assert_api_error, raw_body
 from tests.unit.fakes import (
     DaprMesh,
     FakeRpcError,
-    FakeSidecar,
     FakeStateClient,
     FakeWorkflowClient,
     FakeWorkflowState,
+    answers_busy,
+    answers_unauthorized,
+    refuses_connection,
+    sidecar_clients,
 )
 from tests.unit.order_processor.conftest import FakeRuntime
 
@@ -162,15 +165,9 @@ def test_bad_order_is_rejected_and_starts_nothing(
     status: int,
     field: str | None,
 ) -> None:
-    data = body if isinstance(body, bytes) else json.dumps(body)
+    response = client.post("/orders", data=raw_body(body), content_type="application/json")
 
-    response = client.post("/orders", data=data, content_type="application/json")
-
-    assert response.status_code == status
-    payload = response.get_json()
-    assert payload["message"]
-    if field is not None:
-        assert field in [f["field"] for f in payload["fields"]]
+    assert_api_error(response.status_code, response.get_json(), status=status, field=field)
     assert workflow_client.scheduled == []
 
 
@@ -313,62 +310,12 @@ def test_bad_approval_is_rejected(
 ) -> None:
     order_id = place(client).get_json()["order_id"]
     running(workflow_client, order_id, "awaiting_approval")
-    data = body if isinstance(body, bytes) else json.dumps(body)
-
     response = client.post(
-        f"/orders/{order_id}/approval", data=data, content_type="application/json"
+        f"/orders/{order_id}/approval", data=raw_body(body), content_type="application/json"
     )
 
     assert response.status_code == status
     assert workflow_client.events == []
-
-
-def test_openapi_document_describes_the_api_from_the_models(client: FlaskClient) -> None:
-    response = client.get("/openapi.json")
-
-    assert response.status_code == 200
-    document = json.loads(response.get_data(as_text=True))
-    assert document["openapi"] == "3.1.0"
-    schemas = document["components"]["schemas"]
-    assert {
-        "OrderRequest",
-        "OrderAccepted",
-        "OrderStatus",
-        "OrderResult",
-        "ApprovalDecision",
-        "ErrorBody",
-    } <= set(schemas)
-    assert schemas["OrderRequest"]["properties"]["quantity"]["exclusiveMinimum"] == 0
-    assert schemas["OrderRequest"]["additionalProperties"] is False
-    assert set(document["paths"]) >= {
-        "/orders",
-        "/orders/{order_id}",
-        "/orders/{order_id}/approval",
-        "/inventory",
-        "/inventory/{item}",
-        "/payments/{order_id}",
-    }
-    assert set(document["paths"]["/inventory/{item}"]) == {"get", "put"}
-    assert {"InventoryList", "InventoryItem", "Restock", "Payment"} <= set(schemas)
-    assert "reserved" in schemas["InventoryItem"]["properties"]
-    assert "reserved" not in schemas["Restock"]["properties"]
-
-    refs: list[str] = []
-
-    def collect(node: Any) -> None:
-        if isinstance(node, dict):
-            refs.extend(v for k, v in node.items() if k == "$ref")
-            for value in node.values():
-                collect(value)
-        elif isinstance(node, list):
-            for value in node:
-                collect(value)
-
-    collect(document)
-    assert refs
-    for ref in refs:
-        assert ref.startswith("#/components/schemas/")
-        assert ref.rsplit("/", 1)[1] in schemas
 
 
 def test_workflow_client_outage_is_503(
@@ -438,45 +385,24 @@ def test_payment_through_the_edge(client: FlaskClient, payment_app: Flask) -> No
     assert response.get_json() == charged.get_json()
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "body", "status", "field"),
-    [
-        ("put", "/inventory/cars", b"{", 400, None),
-        ("put", "/inventory/cars", {"quantity": 1}, 422, "unit_price"),
-        ("put", "/inventory/cars", {"quantity": -1, "unit_price": 1}, 422, "quantity"),
-        ("put", "/inventory/cars", {"quantity": "1", "unit_price": 1}, 422, "quantity"),
-        (
-            "put",
-            "/inventory/cars",
-            {"quantity": 1, "unit_price": 1, "reserved": 0},
-            422,
-            "reserved",
-        ),
-        ("put", "/inventory/Bad%20Name!", {"quantity": 1, "unit_price": 1}, 422, "item"),
-        ("get", f"/inventory/{'x' * 65}", None, 422, "item"),
-        ("get", "/payments/bad%20id", None, 422, "order_id"),
-        ("delete", "/inventory/cars", None, 405, None),
-        ("get", "/payments", None, 404, None),
-    ],
+BAD_PASS_THROUGH_REQUESTS = (
+    BadRequest.table(
+        [
+            ("get", f"/inventory/{'x' * 65}", None, 422, "item"),
+            ("get", "/payments/bad%20id", None, 422, "order_id"),
+            ("delete", "/inventory/cars", None, 405, None),
+            ("get", "/payments", None, 404, None),
+        ]
+    )
+    + BAD_RESTOCKS
 )
+
+
+@pytest.mark.parametrize("bad", BAD_PASS_THROUGH_REQUESTS, ids=str)
 def test_bad_pass_through_requests_never_leave_the_edge(
-    client: FlaskClient,
-    mesh: DaprMesh,
-    method: str,
-    path: str,
-    body: Any,
-    status: int,
-    field: str | None,
+    client: FlaskClient, mesh: DaprMesh, bad: BadRequest
 ) -> None:
-    data = body if isinstance(body, bytes) or body is None else json.dumps(body)
-
-    response = getattr(client, method)(path, data=data, content_type="application/json")
-
-    assert response.status_code == status
-    payload = response.get_json()
-    assert payload["message"]
-    if field is not None:
-        assert field in [f["field"] for f in payload["fields"]]
+    bad.assert_refused(bad.send(client))
     assert mesh.requests == []
 
 
@@ -489,24 +415,12 @@ def test_oversize_restock_is_413(client: FlaskClient, mesh: DaprMesh) -> None:
     assert mesh.requests == []
 
 
-def _busy(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(503, json={"error": "contention", "message": "busy"})
-
-
-def _refused(request: httpx.Request) -> httpx.Response:
-    raise httpx.ConnectError("connection refused", request=request)
-
-
-def _unauthorized(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(401, json={"error": "unauthorized", "message": "no"})
-
-
 @pytest.mark.parametrize(
     ("respond", "status", "error"),
     [
-        (_busy, 503, "dependency_unavailable"),
-        (_refused, 503, "dependency_unavailable"),
-        (_unauthorized, 502, "bad_gateway"),
+        (answers_busy, 503, "dependency_unavailable"),
+        (refuses_connection, 503, "dependency_unavailable"),
+        (answers_unauthorized, 502, "bad_gateway"),
     ],
 )
 @pytest.mark.parametrize(
@@ -545,8 +459,7 @@ def test_the_edge_reaches_a_token_guarded_inventory_through_its_sidecar(
 ) -> None:
     guarded = inventory.create_app(
         InventorySettings(app_api_token="s3cret"),
-        state_client_factory=lambda: state_client,
-        sidecar=FakeSidecar(),  # type: ignore[arg-type]
+        **sidecar_clients(state_client),
     )
     mesh = DaprMesh(apps={"inventory": guarded}, app_tokens={"inventory": sidecar_sends})
     invoker = DaprInvoker(ServiceSettings(app_id="order-processor"), transport=mesh.transport())
@@ -554,7 +467,7 @@ def test_the_edge_reaches_a_token_guarded_inventory_through_its_sidecar(
         Settings(app_api_token="s3cret"),
         invoker=invoker,
         workflow_client_factory=lambda: workflow_client,
-        runtime=FakeRuntime(),
+        runtime_factory=FakeRuntime,
     ).test_client()
 
     response = edge.put("/inventory/cars", json={"quantity": 1, "unit_price": 1})

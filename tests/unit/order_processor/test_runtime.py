@@ -13,38 +13,68 @@ import grpc
 import pytest
 from flask import Flask
 
-from order_processor import activities, extension
+from order_processor import extension, names, runtime
+from order_processor.activities import OrderActivities
 from order_processor.runtime import WorkflowWorker
+from order_processor.workflow import order_processing_workflow
 from tests.unit.fakes import FakeRpcError, FakeWorkflowClient
 from tests.unit.order_processor.conftest import FakeRuntime
 
 GUNICORN_CONF = Path(__file__).parents[3] / "services" / "order-processor" / "gunicorn.conf.py"
 
 
-def clients() -> activities.ActivityClients:
-    return activities.ActivityClients(inventory=None, payment=None)  # type: ignore[arg-type]
+# The seed's names, and the compensations': every order's history records them.
+REGISTERED_NAMES = [
+    "notify_activity",
+    "verify_inventory_activity",
+    "request_approval_activity",
+    "process_payment_activity",
+    "update_inventory_activity",
+    "release_inventory_activity",
+    "refund_payment_activity",
+]
+
+
+def order_activities() -> OrderActivities:
+    return OrderActivities(inventory=None, payment=None)  # type: ignore[arg-type]
 
 
 def test_worker_is_ready_only_once_started_and_connected() -> None:
-    runtime = FakeRuntime(ready=True)
-    worker = WorkflowWorker(clients(), runtime)
+    fake = FakeRuntime(ready=True)
+    worker = WorkflowWorker(order_activities(), lambda: fake)
 
     assert worker.is_ready() is False
     worker.start()
     assert worker.is_ready() is True
-    runtime.ready = False  # stream dropped
+    fake.ready = False  # stream dropped
     assert worker.is_ready() is False
 
 
-def test_worker_start_configures_the_activities() -> None:
-    wired = clients()
-    WorkflowWorker(wired, FakeRuntime()).start()
+def test_worker_registers_every_step_under_its_persisted_name() -> None:
+    fake = FakeRuntime()
+    activities = order_activities()
 
-    assert activities._deps() is wired
+    WorkflowWorker(activities, lambda: fake).start()
+
+    assert fake.workflows == {"order_processing_workflow": order_processing_workflow}
+    assert list(fake.activities) == REGISTERED_NAMES
+    # The activities object's own bound methods: no module-level state to wire.
+    assert all(fn.__self__ is activities for fn in fake.activities.values())
+    assert fake.activities["verify_inventory_activity"] == activities.verify_inventory
+
+
+def test_the_sdk_registers_bound_methods_under_the_given_names() -> None:
+    """The real runtime: it records the name on each function, which is what a function-typed
+    ``call_activity`` would schedule; the workflow calls by the name itself."""
+    runtime.register(runtime.workflow_runtime(), order_activities())
+
+    assert order_processing_workflow.__dict__["_dapr_alternate_name"] == names.WORKFLOW
+    registered = runtime.registry(order_activities())
+    assert [fn.__dict__["_dapr_alternate_name"] for fn in registered.values()] == REGISTERED_NAMES
 
 
 def test_worker_start_failure_is_raised_and_leaves_it_unready() -> None:
-    worker = WorkflowWorker(clients(), FakeRuntime(fail_start=True))
+    worker = WorkflowWorker(order_activities(), lambda: FakeRuntime(fail_start=True))
 
     with pytest.raises(RuntimeError, match="not ready"):
         worker.start()
@@ -52,14 +82,14 @@ def test_worker_start_failure_is_raised_and_leaves_it_unready() -> None:
 
 
 def test_worker_stop_shuts_the_runtime_down_once() -> None:
-    runtime = FakeRuntime()
-    worker = WorkflowWorker(clients(), runtime)
+    fake = FakeRuntime()
+    worker = WorkflowWorker(order_activities(), lambda: fake)
     worker.start()
 
     worker.stop()
     worker.stop()
 
-    assert runtime.stopped == 1
+    assert fake.stopped == 1
     assert worker.is_ready() is False
 
 
@@ -107,7 +137,6 @@ def test_stop_closes_what_start_opened(
 
     assert fake_runtime.stopped == 1
     assert workflow_client.closed is True
-    assert app.extensions[extension.KEY].stopping.is_set()
 
 
 def load_gunicorn_conf(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
@@ -134,7 +163,9 @@ def test_gunicorn_hooks_start_and_stop_the_runtime(
     conf = load_gunicorn_conf(monkeypatch)
     exits: list[int] = []
     monkeypatch.setattr(os, "_exit", exits.append)
-    worker = SimpleNamespace(wsgi=app, pid=os.getpid(), handle_exit=lambda *_: None)
+    worker = SimpleNamespace(
+        wsgi=app, pid=os.getpid(), handle_exit=lambda *_: None, notify=lambda: None, alive=True
+    )
 
     conf["post_worker_init"](worker)
     assert fake_runtime.started == 1
@@ -186,3 +217,11 @@ def test_other_services_bind_their_app_port(monkeypatch: pytest.MonkeyPatch, ser
     assert conf["bind"] == "0.0.0.0:9191"
     assert conf["wsgi_app"] == f"{service}:create_app()"
     assert conf["control_socket_disable"] is True
+
+
+@pytest.mark.parametrize("service", ["order-processor", "inventory", "payment"])
+def test_long_ids_reach_the_app_and_its_json_errors(service: str) -> None:
+    """Gunicorn's default (4094) answered a 5 000-character id with its own plain-text 414."""
+    conf = runpy.run_path(str(GUNICORN_CONF.parents[1] / service / "gunicorn.conf.py"))
+
+    assert conf["limit_request_line"] == 8190

@@ -6,26 +6,30 @@ they do in the real runtime; only the sidecar is missing.
 
 from __future__ import annotations
 
+import ast
 import logging
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from dapr.ext.workflow import TaskFailedError
+
+# The SDK's task objects and payload encoding, which it does not export: the workflow is
+# driven with the runtime's own tasks and JSON, not look-alikes.
 from dapr.ext.workflow._durabletask import task
 from dapr.ext.workflow._durabletask.internal import protos as pb
 from dapr.ext.workflow._durabletask.internal.shared import from_json, to_json
 from pydantic import BaseModel
 
-from contracts.orders import (
-    ApprovalDecision,
-    InventoryCheck,
-    InventoryRelease,
-    InventoryUpdate,
-    OrderPayload,
-    OrderResult,
-)
+import order_processor.bell
+from contracts.orders import ApprovalDecision, OrderResult
 from contracts.payments import Payment
+from order_processor import workflow
+from order_processor.bell import StepBell
+from order_processor.messages import InventoryCheck, InventoryRelease, InventoryUpdate, OrderPayload
 from order_processor.workflow import (
     APPROVAL_EVENT,
     APPROVAL_THRESHOLD_USD,
@@ -46,9 +50,11 @@ class FakeContext:
         self.events: dict[str, task.CompletableTask[Any]] = {}
         self.timers: list[task.CompletableTask[Any]] = []
 
-    def call_activity(self, activity: Any, *, input: Any = None, retry_policy: Any = None) -> Any:
+    def call_activity(self, activity: str, *, input: Any = None, retry_policy: Any = None) -> Any:
+        # By name, as registered: what the order's history records.
+        assert isinstance(activity, str)
         t: task.CompletableTask[Any] = task.CompletableTask()
-        t.name = activity.__name__  # type: ignore[attr-defined]
+        t.name = activity  # type: ignore[attr-defined]
         t.input = input  # type: ignore[attr-defined]
         t.retry_policy = retry_policy  # type: ignore[attr-defined]
         self.activities.append(t)
@@ -123,10 +129,8 @@ def order(quantity: int = 1, item: str = "cars", timeout: int = 60) -> OrderPayl
     return OrderPayload(item=item, quantity=quantity, approval_timeout_seconds=timeout)
 
 
-def reserved(available: int = 10, unit_price: int = 5000, item: str = "cars") -> InventoryCheck:
-    return InventoryCheck(
-        item=item, found=True, reserved=True, available=available, unit_price=unit_price
-    )
+def reserved(available: int = 10, unit_price: int = 5000) -> InventoryCheck:
+    return InventoryCheck(reserved=True, available=available, unit_price=unit_price)
 
 
 def paid(amount: int, status: str = "approved") -> Payment:
@@ -140,15 +144,10 @@ def paid(amount: int, status: str = "approved") -> Payment:
     )
 
 
-def committed(quantity: int = 1, remaining: int = 9) -> InventoryUpdate:
-    return InventoryUpdate(
-        order_id=ORDER_ID, item="cars", quantity=quantity, committed=True, remaining=remaining
-    )
-
-
-NOT_COMMITTED = InventoryUpdate(order_id=ORDER_ID, item="cars", quantity=1, committed=False)
-RELEASED = InventoryRelease(order_id=ORDER_ID, released=True, remaining=10)
-ALREADY_COMMITTED = InventoryRelease(order_id=ORDER_ID, released=False)
+COMMITTED = InventoryUpdate(committed=True)
+NOT_COMMITTED = InventoryUpdate(committed=False)
+RELEASED = InventoryRelease(released=True)
+ALREADY_COMMITTED = InventoryRelease(released=False)
 
 
 def notified(run: Run) -> list[str]:
@@ -166,7 +165,7 @@ def test_small_order_is_processed_end_to_end() -> None:
     verify = run.complete("verify_inventory_activity", reserved())
     run.complete("notify_activity")
     payment = run.complete("process_payment_activity", paid(5000))
-    update = run.complete("update_inventory_activity", committed())
+    update = run.complete("update_inventory_activity", COMMITTED)
     run.complete("notify_activity")
 
     assert run.result == OrderResult(processed=True, total=5000)
@@ -195,7 +194,7 @@ def test_small_order_is_processed_end_to_end() -> None:
 def test_total_uses_the_reserved_price_times_quantity() -> None:
     run = Run(order(quantity=3, item="computers"))
 
-    run_to_payment(run, reserved(unit_price=500, item="computers"))
+    run_to_payment(run, reserved(unit_price=500))
 
     assert run.expect("process_payment_activity").input.amount == 1500
 
@@ -203,9 +202,9 @@ def test_total_uses_the_reserved_price_times_quantity() -> None:
 @pytest.mark.parametrize(
     "check",
     [
-        InventoryCheck(item="cars", found=False),
-        InventoryCheck(item="cars", found=True, available=0, unit_price=5000),
-        InventoryCheck(item="cars", found=True, available=2, unit_price=5000),
+        InventoryCheck(),
+        InventoryCheck(available=0, unit_price=5000),
+        InventoryCheck(available=2, unit_price=5000),
     ],
     ids=["unknown item", "none left", "too few"],
 )
@@ -256,7 +255,7 @@ def test_approved_big_order_is_processed() -> None:
 
     run.resolve_when_any(run.ctx.events[APPROVAL_EVENT], wire(ApprovalDecision(approved=True)))
     run.complete("process_payment_activity", paid(55_000))
-    run.complete("update_inventory_activity", committed(11, 9))
+    run.complete("update_inventory_activity", COMMITTED)
     run.complete("notify_activity")
 
     assert run.result == OrderResult(processed=True, total=55_000)
@@ -395,7 +394,7 @@ def drive(outcome: str) -> Run:
         run.complete("release_inventory_activity", RELEASED)
     elif outcome == "insufficient_inventory":
         run = Run(order())
-        run.complete("verify_inventory_activity", InventoryCheck(item="cars", found=False))
+        run.complete("verify_inventory_activity", InventoryCheck())
     else:
         run = Run(order())
         run_to_payment(run, reserved())
@@ -405,7 +404,7 @@ def drive(outcome: str) -> Run:
         else:
             run.complete("process_payment_activity", paid(5000))
             if outcome == "processed":
-                run.complete("update_inventory_activity", committed())
+                run.complete("update_inventory_activity", COMMITTED)
             else:
                 run.complete("update_inventory_activity", NOT_COMMITTED)
                 run.complete("release_inventory_activity", RELEASED)
@@ -523,3 +522,45 @@ def test_live_run_logs_with_the_order_id(caplog: pytest.LogCaptureFixture) -> No
     record = next(r for r in caplog.records if r.name == "order_processing_workflow")
     assert ORDER_ID in record.getMessage()
     assert run.result is None
+
+
+@pytest.mark.parametrize("replaying", [False, True])
+def test_each_step_rings_this_process_s_long_polls(
+    replaying: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bell = StepBell(remember_s=0.0)
+    monkeypatch.setattr(order_processor.bell, "BELL", bell)
+    with bell.listen(ORDER_ID) as rung:
+        Run(order(), replaying=replaying)  # runs up to the first activity: verifying
+
+    # Replaying too: the SDK runs an order's first step with its start event as history.
+    assert rung.is_set()
+
+
+def test_the_workflow_knows_neither_the_activities_nor_any_client() -> None:
+    """It calls its activities by their registered names, so it can be read, tested and
+    replayed without the clients the activities call or the SDK's workflow client."""
+    tree = ast.parse(Path(workflow.__file__).read_text())
+    modules = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    modules |= {
+        a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names
+    }
+    imported = {
+        a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for a in node.names
+    }
+
+    assert [m for m in modules if "client" in m or m.endswith((".activities", ".service"))] == []
+    assert "activities" not in imported
+    assert [name for name in imported if "Client" in name] == []
+
+
+def test_importing_the_workflow_loads_no_client() -> None:
+    """What the import actually loads, package __init__ included, in a fresh interpreter."""
+    code = "import sys, order_processor.workflow; print(' '.join(sorted(sys.modules)))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    clients = {"order_processor.clients", "order_processor.activities", "servicekit.invoke"}
+
+    assert clients.isdisjoint(loaded)
+    assert "httpx" not in loaded

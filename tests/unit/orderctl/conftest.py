@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from contracts.errors import ErrorBody, FieldError
 from contracts.inventory import InventoryItem, InventoryList
 from contracts.orders import ApprovalAccepted, OrderAccepted, OrderResult, OrderStatus
-from orderctl.cli import cli
+from orderctl.cli import ENDED, cli
 
 ORDER_ID = "5f0c6a2e9b1d4e7f8a3b2c1d0e9f8a7b"
 
@@ -34,7 +34,9 @@ def order(
 @dataclass
 class FakeOrderApi:
     """The order API as orderctl sees it. Each order answers its scripted statuses in turn,
-    then keeps answering the last one, as a finished workflow does."""
+    then keeps answering the last one, as a finished workflow does. A long poll (``wait``)
+    skips the statuses that are no news to it (the step it has, not ended), as the API's
+    wait does; a scripted int answers that error status (503s say Retry-After: 0)."""
 
     timeline: list[OrderStatus | int] = field(default_factory=list)
     stock: dict[str, InventoryItem] = field(default_factory=dict)
@@ -57,12 +59,13 @@ class FakeOrderApi:
         self.requests.append(request)
         if self.failure is not None:
             return httpx.Response(self.failure[0], text=self.failure[1])
-        route = (request.method, *request.url.raw_path.decode().split("/")[1:])
+        path = request.url.raw_path.decode().split("?", 1)[0]
+        route = (request.method, *path.split("/")[1:])
         match route:
             case ("POST", "orders"):
                 response = _json(202, OrderAccepted(order_id=ORDER_ID, status="PENDING"))
             case ("GET", "orders", order_id):
-                response = self._status(order_id)
+                response = self._status(order_id, request.url.params)
             case ("POST", "orders", order_id, "approval"):
                 response = self._decide(order_id, json.loads(request.content))
             case ("GET", "inventory"):
@@ -73,14 +76,21 @@ class FakeOrderApi:
                 response = _error(404, "not_found", f"no route {request.url.path}")
         return response
 
-    def _status(self, order_id: str) -> httpx.Response:
+    def _status(self, order_id: str, params: httpx.QueryParams) -> httpx.Response:
         if order_id != ORDER_ID or not self.timeline:
             return _error(404, "not_found", f"No order {order_id!r}")
-        current = self.timeline.pop(0) if len(self.timeline) > 1 else self.timeline[0]
-        if isinstance(current, int):
-            error = "not_found" if current == 404 else "unavailable"
-            return _error(current, error, "scripted")
-        return _json(200, current)
+        long_poll = int(params.get("wait", "0")) > 0
+        while True:
+            current = self.timeline.pop(0) if len(self.timeline) > 1 else self.timeline[0]
+            if isinstance(current, int):
+                error = "not_found" if current == 404 else "unavailable"
+                response = _error(current, error, "scripted")
+                if current >= 500:
+                    response.headers["Retry-After"] = "0"
+                return response
+            news = current.status in ENDED or current.step != (params.get("step") or None)
+            if not long_poll or news or len(self.timeline) <= 1:
+                return _json(200, current)
 
     def _decide(self, order_id: str, body: dict[str, Any]) -> httpx.Response:
         if order_id != ORDER_ID:

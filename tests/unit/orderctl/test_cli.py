@@ -28,8 +28,12 @@ PROCESSED = OrderResult(processed=True, total=55_000)
 
 
 def no_wait(*args: str) -> tuple[str, ...]:
-    """Follow with no pause between polls: the fake answers at once."""
-    return ("place", *args, "--wait", "--interval", "0")
+    """Place and follow: the fake answers each long poll at once."""
+    return ("place", *args, "--wait")
+
+
+def long_polls(api: FakeOrderApi) -> list[httpx.QueryParams]:
+    return [r.url.params for r in api.requests if r.method == "GET"]
 
 
 # -- place -------------------------------------------------------------------------------------
@@ -83,6 +87,14 @@ def test_wait_shows_each_step_once_in_order_then_the_result(api: FakeOrderApi, r
     assert f"reject:  orderctl reject {ORDER_ID}" in shown[hint + 1]
     assert shown[-1] == f"✔ Order {ORDER_ID} processed: total 55,000 USD"
     assert "\x1b[" not in result.stdout  # no colour codes outside a terminal
+    # One long poll per step, each for the step after the one shown: no polling.
+    assert [(q["wait"], q["step"]) for q in long_polls(api)] == [
+        ("30", ""),
+        ("30", "verifying_inventory"),
+        ("30", "awaiting_approval"),
+        ("30", "processing_payment"),
+        ("30", "updating_inventory"),
+    ]
 
 
 @pytest.mark.parametrize("reason", get_args(FailureReason))
@@ -135,17 +147,18 @@ def test_wait_json_prints_only_the_final_order(
 def test_wait_gives_up_at_the_timeout_with_exit_1(api: FakeOrderApi, run: Run) -> None:
     api.script(order("RUNNING", "awaiting_approval"))
 
-    result = run("place", "cars", "11", "--wait", "--interval", "0", "--timeout", "0")
+    result = run("place", "cars", "11", "--wait", "--timeout", "0")
 
     assert result.exit_code == 1
     assert "has not ended after 0 s (step: awaiting_approval)" in result.stderr
     assert f"orderctl status {ORDER_ID}" in result.stderr
+    assert [q["wait"] for q in long_polls(api)] == ["0"]
 
 
 def test_wait_json_timeout_still_prints_one_document(api: FakeOrderApi, run: Run) -> None:
     api.script(order("RUNNING", "awaiting_approval"))
 
-    result = run("--json", "place", "cars", "11", "--wait", "--interval", "0", "--timeout", "0")
+    result = run("--json", "place", "cars", "11", "--wait", "--timeout", "0")
 
     assert result.exit_code == 1
     assert OrderStatus.model_validate_json(result.stdout).step == "awaiting_approval"

@@ -9,7 +9,8 @@ from flask.testing import FlaskClient
 
 import payment
 from payment.settings import Settings
-from tests.unit.fakes import FakeSidecar, FakeStateClient
+from tests.errors import assert_api_error, raw_body
+from tests.unit.fakes import FakeStateClient, sidecar_clients
 
 CHARGE = {"order_id": "order-1", "item": "cars", "quantity": 1, "amount": 5000}
 
@@ -49,8 +50,7 @@ def test_decline_rule_is_amount_over_the_setting(
 def test_decline_threshold_comes_from_settings(state_client: FakeStateClient) -> None:
     app = payment.create_app(
         Settings(payment_decline_over=100),
-        state_client_factory=lambda: state_client,
-        sidecar=FakeSidecar(),  # type: ignore[arg-type]
+        **sidecar_clients(state_client),
     )
 
     assert charge(app.test_client(), amount=101).get_json()["status"] == "declined"
@@ -159,13 +159,9 @@ def test_bad_charge_is_rejected_without_a_charge(
     status: int,
     field: str | None,
 ) -> None:
-    data = body if isinstance(body, bytes) else json.dumps(body)
+    response = client.post("/payments", data=raw_body(body), content_type="application/json")
 
-    response = client.post("/payments", data=data, content_type="application/json")
-
-    assert response.status_code == status
-    if field is not None:
-        assert field in [f["field"] for f in response.get_json()["fields"]]
+    assert_api_error(response.status_code, response.get_json(), status=status, field=field)
     assert state_client.writes == 0
 
 
@@ -174,32 +170,3 @@ def test_wrong_method_is_405_json(client: FlaskClient) -> None:
     assert response.status_code == 405
     assert response.get_json()["error"] == "method_not_allowed"
     assert "POST" in response.headers["Allow"]
-
-
-@pytest.mark.parametrize(
-    ("headers", "status"),
-    [({}, 401), ({"dapr-api-token": "wrong"}, 401), ({"dapr-api-token": "s3cret"}, 200)],
-    ids=["none", "wrong", "right"],
-)
-def test_app_token_is_required_when_set(
-    state_client: FakeStateClient, headers: dict[str, str], status: int
-) -> None:
-    app = payment.create_app(
-        Settings(app_api_token="s3cret"),
-        state_client_factory=lambda: state_client,
-        sidecar=FakeSidecar(),  # type: ignore[arg-type]
-    )
-    client = app.test_client()
-
-    responses = [
-        client.post("/payments", json=CHARGE, headers=headers),
-        client.get("/payments/order-1", headers=headers),
-        client.post("/payments/order-1/refund", headers=headers),
-    ]
-
-    assert [r.status_code for r in responses] == [status] * 3
-    if status == 401:
-        assert responses[0].get_json()["error"] == "unauthorized"
-        assert state_client.writes == 0
-    assert client.get("/healthz").status_code == 200
-    assert client.get("/readyz").status_code == 200

@@ -1,4 +1,4 @@
-"""servicekit.workers: how a gunicorn worker takes SIGINT and SIGQUIT."""
+"""servicekit.workers: the shared gunicorn settings, and how a worker takes SIGINT and SIGQUIT."""
 
 from __future__ import annotations
 
@@ -47,3 +47,19 @@ def test_worker_exit_sends_spans_only_in_the_worker(monkeypatch: pytest.MonkeyPa
     # The worker's own call.
     workers.worker_exit(None, SimpleNamespace(pid=os.getpid()))
     assert flushes == [None]
+
+
+def test_gunicorn_settings_read_the_environment_and_a_service_overrides_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("APP_PORT", "9000")
+    monkeypatch.setenv("GUNICORN_THREADS", "3")
+    monkeypatch.delenv("GUNICORN_RELOAD", raising=False)
+
+    shared = workers.gunicorn_settings("payment:create_app()", default_port=8082)
+    own = workers.gunicorn_settings("x:create_app()", default_port=8080, graceful_timeout=30)
+
+    assert shared["bind"] == "0.0.0.0:9000"
+    assert (shared["threads"], shared["reload"]) == (3, False)
+    assert shared["wsgi_app"] == "payment:create_app()"
+    assert (shared["graceful_timeout"], own["graceful_timeout"]) == (20, 30)
