@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import StrictBool
+from pydantic import Field, StrictBool
 
 from contracts.fields import (
     Amount,
@@ -78,4 +78,7 @@ class OrderStatus(StrictModel):
     order_id: OrderId
     status: RuntimeStatus
     step: Step | None = None
+    # Every step reached so far, oldest first; ``step`` is the last. Someone who reads the
+    # order only now, or between two quick steps, still sees each one.
+    steps: list[Step] = Field(default_factory=list)
     result: OrderResult | None = None

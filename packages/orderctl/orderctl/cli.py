@@ -272,6 +272,7 @@ def _follow(session: Session, order_id: str, *, timeout_s: float) -> OrderStatus
     start = time.monotonic()
     deadline = start + timeout_s
     order: OrderStatus | None = None
+    shown_steps = 0
     with _spinner(session) as update:
         while True:
             shown = order.step if order is not None else None
@@ -288,8 +289,10 @@ def _follow(session: Session, order_id: str, *, timeout_s: float) -> OrderStatus
                 pause_s = RETRY_PAUSE_S if err.retry_after_s is None else err.retry_after_s
                 time.sleep(max(min(pause_s, deadline - time.monotonic()), 0))
                 continue
-            if order.step is not None and order.step != shown:
-                _step_line(session, order, time.monotonic() - start)
+            # Every step not shown yet: two quick ones can pass between two answers.
+            for step in order.steps[shown_steps:]:
+                _step_line(session, order.order_id, step, time.monotonic() - start)
+            shown_steps = max(shown_steps, len(order.steps))
             if order.status in ENDED:
                 return order
             update(f"{order.step or 'starting'} …")
@@ -315,13 +318,12 @@ def _spinner(session: Session) -> Iterator[Callable[[str], None]]:
         yield status.update
 
 
-def _step_line(session: Session, order: OrderStatus, elapsed_s: float) -> None:
-    if session.json or order.step is None:
+def _step_line(session: Session, order_id: str, step: Step, elapsed_s: float) -> None:
+    if session.json:
         return
-    text = STEP_TEXT[order.step]
-    session.out.print(f"  {elapsed_s:6.1f}s  [cyan]{order.step:<20}[/] {text}")
-    if order.step == "awaiting_approval":
-        _approval_hint(session, order.order_id, indent=" " * 11)
+    session.out.print(f"  {elapsed_s:6.1f}s  [cyan]{step:<20}[/] {STEP_TEXT[step]}")
+    if step == "awaiting_approval":
+        _approval_hint(session, order_id, indent=" " * 11)
 
 
 def _approval_hint(session: Session, order_id: str, indent: str = "") -> None:

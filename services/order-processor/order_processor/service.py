@@ -95,9 +95,15 @@ def _runtime_status(state: WorkflowState) -> RuntimeStatus:
     return cast(RuntimeStatus, name) if name in _RUNTIME_STATUSES else "UNKNOWN"
 
 
+def _steps(state: WorkflowState) -> list[Step]:
+    """The steps the workflow has published, oldest first (workflow.Progress)."""
+    published = (state.serialized_custom_status or "").split(",")
+    return [cast(Step, step) for step in published if step in _STEPS]
+
+
 def _step(state: WorkflowState) -> Step | None:
-    value = state.serialized_custom_status
-    return cast(Step, value) if value in _STEPS else None
+    steps = _steps(state)
+    return steps[-1] if steps else None
 
 
 def order_status(order_id: str, state: WorkflowState) -> OrderStatus:
@@ -105,8 +111,13 @@ def order_status(order_id: str, state: WorkflowState) -> OrderStatus:
     result = None
     if state.runtime_status == WorkflowStatus.COMPLETED and state.serialized_output:
         result = OrderResult.model_validate_json(state.serialized_output)
+    steps = _steps(state)
     return OrderStatus(
-        order_id=order_id, status=_runtime_status(state), step=_step(state), result=result
+        order_id=order_id,
+        status=_runtime_status(state),
+        step=steps[-1] if steps else None,
+        steps=steps,
+        result=result,
     )
 
 

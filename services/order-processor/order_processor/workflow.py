@@ -74,11 +74,12 @@ Steps = Generator[Any, Any, OrderResult]
 
 def order_processing_workflow(ctx: DaprWorkflowContext, order: OrderPayload) -> Steps:
     order_id = ctx.instance_id
+    progress = Progress(ctx)
     # What verifying reserves is what updating the inventory commits.
     reservation = ReservationRequest(order_id=order_id, item=order.item, quantity=order.quantity)
 
     # Verifying reserves: from here on the order's stock is held for it.
-    _step(ctx, "verifying_inventory")
+    progress.reach("verifying_inventory")
     check = InventoryCheck.model_validate(
         (yield ctx.call_activity(names.VERIFY_INVENTORY, input=reservation, retry_policy=RETRY))
     )
@@ -88,7 +89,7 @@ def order_processing_workflow(ctx: DaprWorkflowContext, order: OrderPayload) -> 
             f"Insufficient inventory for order {order_id}: {order.quantity} {order.item} "
             f"requested, {check.available} available",
         )
-        return _not_processed(ctx, "insufficient_inventory")
+        return _not_processed(ctx, progress, "insufficient_inventory")
 
     # Inventory owns prices; the client never sends one.
     total = order.quantity * check.unit_price
@@ -104,21 +105,21 @@ def order_processing_workflow(ctx: DaprWorkflowContext, order: OrderPayload) -> 
             ),
             retry_policy=RETRY,
         )
-        _step(ctx, "awaiting_approval")
+        progress.reach("awaiting_approval")
         _log(ctx, "Order %s is waiting for a manager's approval", order_id)
         approval = ctx.wait_for_external_event(APPROVAL_EVENT)
         timeout = ctx.create_timer(timedelta(seconds=order.approval_timeout_seconds))
         winner = yield when_any([approval, timeout])
         if winner is not approval:
-            yield from _release(ctx)
+            yield from _release(ctx, progress)
             yield from _notify(ctx, f"Approval for order {order_id} timed out")
-            return _not_processed(ctx, "approval_timeout", total)
+            return _not_processed(ctx, progress, "approval_timeout", total)
         if not _approved(approval.get_result()):
-            yield from _release(ctx)
+            yield from _release(ctx, progress)
             yield from _notify(ctx, f"Order {order_id} was rejected by the manager")
-            return _not_processed(ctx, "approval_rejected", total)
+            return _not_processed(ctx, progress, "approval_rejected", total)
 
-    _step(ctx, "processing_payment")
+    progress.reach("processing_payment")
     payment = Payment.model_validate(
         (
             yield ctx.call_activity(
@@ -131,11 +132,11 @@ def order_processing_workflow(ctx: DaprWorkflowContext, order: OrderPayload) -> 
         )
     )
     if payment.status != "approved":
-        yield from _release(ctx)
+        yield from _release(ctx, progress)
         yield from _notify(ctx, f"Payment for order {order_id} was declined")
-        return _not_processed(ctx, "payment_declined", total)
+        return _not_processed(ctx, progress, "payment_declined", total)
 
-    _step(ctx, "updating_inventory")
+    progress.reach("updating_inventory")
     try:
         update: InventoryUpdate | None = InventoryUpdate.model_validate(
             (yield ctx.call_activity(names.UPDATE_INVENTORY, input=reservation, retry_policy=RETRY))
@@ -145,7 +146,7 @@ def order_processing_workflow(ctx: DaprWorkflowContext, order: OrderPayload) -> 
     if update is None or not update.committed:
         # Release first: if the commit did land (only its answer was lost), the stock has
         # left for this order, which is then complete; refunding it would give it away.
-        release = yield from _release(ctx)
+        release = yield from _release(ctx, progress)
         if release.released:
             # Nobody pays for stock we could not take.
             yield ctx.call_activity(
@@ -154,17 +155,19 @@ def order_processing_workflow(ctx: DaprWorkflowContext, order: OrderPayload) -> 
                 retry_policy=COMPENSATION_RETRY,
             )
             yield from _notify(ctx, f"Order {order_id} Failed!")
-            return _not_processed(ctx, "inventory_update_failed", total)
+            return _not_processed(ctx, progress, "inventory_update_failed", total)
         _log(ctx, "Order %s's stock was committed after all", order_id)
 
     yield from _notify(ctx, f"Order {order_id} has completed!")
-    _step(ctx, "completed")
+    progress.reach("completed")
     return OrderResult(processed=True, total=total)
 
 
-def _release(ctx: DaprWorkflowContext) -> Generator[Any, Any, InventoryRelease]:
+def _release(
+    ctx: DaprWorkflowContext, progress: "Progress"
+) -> Generator[Any, Any, InventoryRelease]:
     """Compensate the reservation made by verifying the order."""
-    _step(ctx, "compensating")
+    progress.reach("compensating")
     return InventoryRelease.model_validate(
         (
             yield ctx.call_activity(
@@ -193,19 +196,31 @@ def _approved(payload: object) -> bool:
 
 
 def _not_processed(
-    ctx: DaprWorkflowContext, reason: FailureReason, total: int | None = None
+    ctx: DaprWorkflowContext, progress: "Progress", reason: FailureReason, total: int | None = None
 ) -> OrderResult:
-    _step(ctx, "failed")
+    progress.reach("failed")
     _log(ctx, "Order %s not processed: %s", ctx.instance_id, reason)
     return OrderResult(processed=False, reason=reason, total=total)
 
 
-def _step(ctx: DaprWorkflowContext, step: Step) -> None:
-    ctx.set_custom_status(step)
-    # Wakes this process's long polls for the order (order_processor.watch): no I/O, no
-    # workflow state. Replaying too: daprd hands the first episode its start as history, so
-    # the first step is set while "replaying"; a replayed step costs a waiter one more read.
-    bell.ring(ctx.instance_id)
+class Progress:
+    """The steps the order has reached, published as its custom status, oldest first and
+    comma-separated (``verifying_inventory,awaiting_approval``): whoever reads the order only
+    now still sees every step it passed (``orderctl place --wait`` shows each). A one-step
+    status, as revisions before the trail published, reads the same way."""
+
+    def __init__(self, ctx: DaprWorkflowContext) -> None:
+        self._ctx = ctx
+        self._steps: list[Step] = []
+
+    def reach(self, step: Step) -> None:
+        self._steps.append(step)
+        self._ctx.set_custom_status(",".join(self._steps))
+        # Wakes this process's long polls for the order (order_processor.watch): no I/O, no
+        # workflow state. Replaying too: daprd hands the first episode its start as history,
+        # so the first step is set while "replaying"; a replayed step costs a waiter one
+        # more read.
+        bell.ring(self._ctx.instance_id)
 
 
 def _log(ctx: DaprWorkflowContext, message: str, *args: object) -> None:

@@ -218,16 +218,26 @@ def running(workflow_client: FakeWorkflowClient, order_id: str, step: str | None
     state.serialized_custom_status = step
 
 
-def test_status_reports_runtime_status_and_step(
-    client: FlaskClient, workflow_client: FakeWorkflowClient
+@pytest.mark.parametrize(
+    ("custom_status", "steps"),
+    [
+        # The trail the workflow publishes (workflow.Progress): step is its last.
+        ("verifying_inventory,processing_payment", ["verifying_inventory", "processing_payment"]),
+        # One step, as revisions before the trail published it.
+        ("processing_payment", ["processing_payment"]),
+    ],
+)
+def test_status_reports_runtime_status_and_every_step(
+    client: FlaskClient, workflow_client: FakeWorkflowClient, custom_status: str, steps: list[str]
 ) -> None:
     order_id = place(client).get_json()["order_id"]
-    running(workflow_client, order_id, "processing_payment")
+    running(workflow_client, order_id, custom_status)
 
     assert client.get(f"/orders/{order_id}").get_json() == {
         "order_id": order_id,
         "status": "RUNNING",
         "step": "processing_payment",
+        "steps": steps,
         "result": None,
     }
 

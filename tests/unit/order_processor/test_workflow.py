@@ -71,7 +71,10 @@ class FakeContext:
         return t
 
     def set_custom_status(self, status: str) -> None:
-        self.steps.append(status)
+        # The trail of steps (workflow.Progress): each status extends the last by one.
+        steps = status.split(",")
+        assert steps[:-1] == self.steps, f"{status!r} does not extend {self.steps}"
+        self.steps = steps
 
 
 def wire(value: Any) -> Any:

@@ -22,12 +22,20 @@ ORDER_ID = "5f0c6a2e9b1d4e7f8a3b2c1d0e9f8a7b"
 
 def order(
     status: str = "RUNNING",
-    step: str | None = None,
+    steps: str | None = None,
     result: OrderResult | None = None,
     order_id: str = ORDER_ID,
 ) -> OrderStatus:
+    """``steps`` as the workflow publishes them: comma-separated, the current one last."""
+    trail = steps.split(",") if steps else []
     return OrderStatus.model_validate(
-        {"order_id": order_id, "status": status, "step": step, "result": result}
+        {
+            "order_id": order_id,
+            "status": status,
+            "step": trail[-1] if trail else None,
+            "steps": trail,
+            "result": result,
+        }
     )
 
 

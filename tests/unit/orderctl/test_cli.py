@@ -48,6 +48,26 @@ def test_place_sends_the_order_and_prints_its_id(api: FakeOrderApi, run: Run) ->
     assert f"orderctl status {ORDER_ID}" in result.stdout
 
 
+def test_wait_shows_the_steps_passed_between_two_answers(api: FakeOrderApi, run: Run) -> None:
+    # The first answer comes when the order is already waiting for approval, the next once
+    # it has failed: the steps in between were never the current one at an answer.
+    api.script(
+        order("RUNNING", "verifying_inventory,awaiting_approval"),
+        order(
+            "COMPLETED",
+            "verifying_inventory,awaiting_approval,compensating,failed",
+            OrderResult(processed=False, reason="approval_rejected", total=55_000),
+        ),
+    )
+
+    result = run(*no_wait("cars", "11"))
+
+    shown = lines(result.stdout)
+    steps = [line.split()[1] for line in shown if line.split()[0].endswith("s")]
+    assert steps == ["verifying_inventory", "awaiting_approval", "compensating", "failed"]
+    assert result.exit_code == 1
+
+
 def test_place_json_prints_the_api_answer_only(run: Run) -> None:
     result = run("--json", "place", "cars", "1")
 
@@ -57,16 +77,19 @@ def test_place_json_prints_the_api_answer_only(run: Run) -> None:
 
 
 def test_wait_shows_each_step_once_in_order_then_the_result(api: FakeOrderApi, run: Run) -> None:
+    verified = "verifying_inventory,awaiting_approval"
     api.script(
         order("PENDING"),
         order("RUNNING", "verifying_inventory"),
         order("RUNNING", "verifying_inventory"),
-        order("RUNNING", "awaiting_approval"),
-        order("RUNNING", "awaiting_approval"),
-        order("RUNNING", "awaiting_approval"),
-        order("RUNNING", "processing_payment"),
-        order("RUNNING", "updating_inventory"),
-        order("COMPLETED", "completed", PROCESSED),
+        order("RUNNING", verified),
+        order("RUNNING", verified),
+        order("RUNNING", verified),
+        order("RUNNING", f"{verified},processing_payment"),
+        order("RUNNING", f"{verified},processing_payment,updating_inventory"),
+        order(
+            "COMPLETED", f"{verified},processing_payment,updating_inventory,completed", PROCESSED
+        ),
     )
 
     result = run(*no_wait("cars", "11"))
