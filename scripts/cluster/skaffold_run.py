@@ -9,9 +9,11 @@ one source of what is built, deployed and forwarded:
 3. render the kustomize paths, replace each artifact's image name with its pushed tag (as
    skaffold does), apply, and wait for every Deployment to roll out;
 4. forward the ports of `portForward`, and stay until Ctrl-C, which stops the forwards and
-   deletes what was deployed.
+   deletes what was deployed;
+5. meanwhile, with a profile that has `sync` rules (`--profile dev`), copy each saved file that
+   a rule matches into the running containers of that image, as skaffold's manual sync does
+   (a tar stream into `tar xmf - -C /` in the container); gunicorn's reloader does the rest.
 
-`--profile dev` takes the dev profile's manifests (its file sync is tests/e2e's to replay);
 `--no-forward` deploys and returns, for the tests.
 """
 
@@ -19,15 +21,17 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import threading
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
@@ -43,18 +47,23 @@ def say(message: str) -> None:
     print(f"[cluster-run] {message}", flush=True)
 
 
-def run(*command: str, stdin: str | None = None, env: dict[str, str] | None = None) -> str:
+def run(
+    *command: str,
+    stdin: str | None = None,
+    stdin_bytes: bytes | None = None,
+    env: dict[str, str] | None = None,
+) -> str:
     done = subprocess.run(
         command,
-        input=stdin,
+        input=stdin.encode() if stdin is not None else stdin_bytes,
         capture_output=True,
-        text=True,
         env={**os.environ, **(env or {})},
         check=False,
     )
+    stdout, stderr = done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
     if done.returncode != 0:
-        sys.exit(f"[cluster-run] {' '.join(command[:3])} ... failed:\n{done.stderr or done.stdout}")
-    return done.stdout
+        sys.exit(f"[cluster-run] {' '.join(command[:3])} ... failed:\n{stderr or stdout}")
+    return stdout
 
 
 def load_config(profile: str | None) -> dict[str, Any]:
@@ -214,6 +223,83 @@ class PortForwards:
                 process.wait(timeout=10)
 
 
+class FileSync:
+    """skaffold's manual sync: a file that a rule's `src` glob matches goes to `dest` joined
+    with its path minus `strip`, in every running container of the rule's image."""
+
+    def __init__(self, config: dict[str, Any], tags: dict[str, str]) -> None:
+        self.tags = tags
+        self.rules = [
+            (artifact["image"], rule)
+            for artifact in config["build"]["artifacts"]
+            for rule in (artifact.get("sync") or {}).get("manual") or []
+        ]
+        self.seen = self._modified()
+
+    def destinations(self, path: str) -> list[tuple[str, str]]:
+        """(image, path in its containers) for each rule that syncs this repo path."""
+        return [
+            (image, str(PurePosixPath(rule["dest"]) / path.removeprefix(rule.get("strip", ""))))
+            for image, rule in self.rules
+            if re.fullmatch(_glob_regex(rule["src"]), path)
+        ]
+
+    def changed(self) -> list[str]:
+        """The repo paths that rules match, saved since the last call."""
+        now = self._modified()
+        changed = sorted(path for path, mtime in now.items() if self.seen.get(path) != mtime)
+        self.seen = now
+        return changed
+
+    def copy(self, path: str) -> None:
+        for image, destination in self.destinations(path):
+            for namespace, pod, container in self._containers(self.tags[image]):
+                run("kubectl", "-n", namespace, "exec", "-i", pod, "-c", container, "--",
+                    "tar", "xmf", "-", "-C", "/", "--no-same-owner",
+                    stdin_bytes=_tar_of(ROOT / path, destination))  # fmt: skip
+                say(f"synced {path} to {pod}:{destination}")
+
+    def _modified(self) -> dict[str, int]:
+        files = run("git", "-C", str(ROOT), "ls-files", "--cached", "--others",
+                    "--exclude-standard")  # fmt: skip
+        return {
+            path: (ROOT / path).stat().st_mtime_ns
+            for path in files.split()
+            if self.destinations(path) and (ROOT / path).is_file()
+        }
+
+    @staticmethod
+    def _containers(image: str) -> list[tuple[str, str, str]]:
+        """(namespace, pod, container) of every running container of this image."""
+        pods = yaml.safe_load(run("kubectl", "get", "pods", "-A", "-o", "json"))["items"]
+        return [
+            (pod["metadata"]["namespace"], pod["metadata"]["name"], container["name"])
+            for pod in pods
+            if pod["status"].get("phase") == "Running"
+            for container in pod["spec"]["containers"]
+            if container["image"] == image
+        ]
+
+
+def _glob_regex(glob: str) -> str:
+    """skaffold's globs: `**/` any folders (none too), `*` within one name."""
+    parts = re.split(r"(\*\*/|\*)", glob)
+    table = {"**/": "(?:.*/)?", "*": "[^/]*"}
+    return "".join(table.get(part, re.escape(part)) for part in parts)
+
+
+def _tar_of(source: Path, destination: str) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tar.gettarinfo(str(source), arcname=destination.lstrip("/"))
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        info.mode = 0o644
+        with source.open("rb") as data:
+            tar.addfile(info, data)
+    return buffer.getvalue()
+
+
 def _answers(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
@@ -239,12 +325,17 @@ def main() -> None:
     if forwards is None:
         return
 
+    sync = FileSync(config, tags)
     stopping = threading.Event()
     for signo in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signo, lambda *_: stopping.set())
+    if sync.rules:
+        say(f"syncing saved files by {len(sync.rules)} rule(s) of skaffold.yaml")
     say("ready; Ctrl-C stops the forwards and deletes the deployment")
     while not stopping.is_set():
         forwards.keep_up()
+        for path in sync.changed():
+            sync.copy(path)
         stopping.wait(1)
     forwards.stop()
     say("deleting what was deployed")

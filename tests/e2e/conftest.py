@@ -12,7 +12,7 @@ import pytest
 
 from tests.e2e.deployment import ROOT, Cluster
 from tests.e2e.kube import KubectlError, kubectl
-from tests.integration.harness import answers, wait_until
+from tests.integration import report
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -33,10 +33,11 @@ def cluster() -> Iterator[Cluster]:
     )
     deployed = Cluster()
     try:
-        api, zipkin = f"{deployed.api.base_url}/readyz", f"{deployed.zipkin.base_url}/health"
-        wait_until(lambda: answers(api), deadline_s=180, what="the order API")
-        wait_until(lambda: answers(zipkin), deadline_s=180, what="Zipkin")
-        print(f"deployed and ready in {time.monotonic() - started:.0f} s")
+        deployed.wait_ready()
+        report.record(
+            f"deploy: skaffold.yaml's build, hooks and kustomize path, ready in "
+            f"{time.monotonic() - started:.0f} s"
+        )
         yield deployed
     finally:
         deployed.close()
@@ -46,3 +47,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
+    # cluster-run's Ctrl-C deletes the deployment the other tests share: its tests go last.
+    items.sort(key=lambda item: item.path.name == "test_cluster_run.py")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    figures = report.lines()
+    if figures:
+        terminalreporter.section("figures")
+        for line in figures:
+            terminalreporter.write_line(line)

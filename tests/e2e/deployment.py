@@ -5,12 +5,15 @@ path, through scripts/cluster/skaffold_run.py), and reached as users reach it: t
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.integration.harness import free_port, wait_until
+from tests.e2e.kube import kubectl
+from tests.integration.harness import answers, free_port, wait_until
 
 NAMESPACE = "dapr-order-processing"
 APPS = ("order-processor", "inventory", "payment")
@@ -21,31 +24,55 @@ class Cluster:
     """The deployment's order API and Zipkin, each through its own `kubectl port-forward`."""
 
     def __init__(self) -> None:
-        self.forwards: list[subprocess.Popen[bytes]] = []
+        self.forwards: dict[str, subprocess.Popen[bytes]] = {}
         self.api = httpx.Client(base_url=self._forward("order-processor", 80), timeout=10)
         self.zipkin = httpx.Client(base_url=self._forward("zipkin", 9411), timeout=10)
 
     def _forward(self, service: str, port: int) -> str:
         local = free_port()
-        self.forwards.append(
-            subprocess.Popen(
-                [
-                    "kubectl",
-                    "-n",
-                    NAMESPACE,
-                    "port-forward",
-                    f"service/{service}",
-                    f"{local}:{port}",
-                ],
-                stdout=subprocess.DEVNULL,
-            )
+        self.forwards[service] = subprocess.Popen(
+            ["kubectl", "-n", NAMESPACE, "port-forward", f"service/{service}", f"{local}:{port}"],
+            stdout=subprocess.DEVNULL,
         )
         return f"http://127.0.0.1:{local}"
 
     def close(self) -> None:
-        for process in self.forwards:
+        for process in self.forwards.values():
             process.terminate()
             process.wait(timeout=10)
+
+    def wait_ready(self) -> None:
+        api, zipkin = (
+            str(self.api.base_url.join("/readyz")),
+            str(self.zipkin.base_url.join("/health")),
+        )
+        wait_until(lambda: answers(api), deadline_s=180, what="the order API")
+        wait_until(lambda: answers(zipkin), deadline_s=180, what="Zipkin")
+
+    @contextmanager
+    def order_processor_env(self, name: str, value: str) -> Iterator[None]:
+        """order-processor rolled out with one more environment variable, and back after."""
+        self._roll_out_order_processor(f"{name}={value}")
+        try:
+            yield
+        finally:
+            self._roll_out_order_processor(f"{name}-")
+
+    def _roll_out_order_processor(self, env: str) -> None:
+        deployment = "deployment/order-processor"
+        kubectl("-n", NAMESPACE, "set", "env", deployment, "-c", "order-processor", env)
+        kubectl("-n", NAMESPACE, "rollout", "status", deployment, "--timeout=300s", timeout=310)
+        # A forward to a Service sticks to the pod it found, and that pod is gone.
+        self.forwards.pop("order-processor").terminate()
+        self.api.base_url = httpx.URL(self._forward("order-processor", 80))
+        self.wait_ready()
+
+    def payment(self, order_id: str) -> dict[str, Any] | None:
+        answer = self.api.get(f"/payments/{order_id}")
+        if answer.status_code == 404:
+            return None
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
 
     def restock(self, item: str, quantity: int, unit_price: int) -> None:
         answer = self.api.put(
@@ -56,8 +83,10 @@ class Cluster:
     def stock(self, item: str) -> int:
         return int(self.api.get(f"/inventory/{item}").json()["quantity"])
 
-    def place(self, item: str, quantity: int) -> str:
-        answer = self.api.post("/orders", json={"item": item, "quantity": quantity})
+    def place(self, item: str, quantity: int, **headers: str) -> str:
+        answer = self.api.post(
+            "/orders", json={"item": item, "quantity": quantity}, headers=headers
+        )
         assert answer.status_code == 202, answer.text
         return str(answer.json()["order_id"])
 

@@ -15,6 +15,7 @@ import pytest
 
 from tests.e2e.deployment import NAMESPACE, Cluster
 from tests.e2e.kube import kubectl, start_python_pod
+from tests.integration import report
 
 ORDERS = 40
 
@@ -128,7 +129,7 @@ def test_a_replica_killed_mid_flight_loses_no_order() -> None:
     finally:
         load.kill()
         kubectl("-n", NAMESPACE, "delete", "pod", "load", "--wait=false")
-    print(f"scale-out, {pods[0]} killed mid-flight: {figures}")
+    report.record(f"scale-out: 2 replicas, {pods[0]} force-deleted mid-flight: {figures}")
     assert figures["unique"] == ORDERS  # one order per Idempotency-Key
     assert figures["ended"] == ORDERS  # none lost
     assert figures["processed"] == ORDERS  # exactly the stock there was
