@@ -2,7 +2,7 @@
 # Builds the images the local cluster runs and pushes them to its registry (127.0.0.1:5000),
 # each from this machine's own sources, since no public registry can be reached:
 #   local/debian:bookworm          debootstrap of Debian bookworm: the base of the next three
-#   local/python:3.11-bookworm     the services' Python base (their Dockerfiles take it as a build arg)
+#   local/python:3.11-bookworm     the services' Python base (services/Dockerfile's build arg)
 #   library/redis, openzipkin/zipkin  what deploy/k8s names, under the names containerd's docker.io
 #                                  mirror looks up: Debian's redis-server, the Maven Zipkin jar
 #   local/pause, local/coredns     the pod sandbox and the cluster DNS

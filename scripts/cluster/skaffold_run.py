@@ -3,8 +3,8 @@
 No skaffold binary can be had here, so this reads skaffold.yaml itself, and that file stays the
 one source of what is built, deployed and forwarded:
 
-1. build every artifact from its Dockerfile and context (buildah), tag it by the digest of its
-   inputs, and push it to the local registry;
+1. build every artifact from its Dockerfile, build args and context (buildah), tag it by the
+   digest of its inputs, and push it to the local registry;
 2. run the before-deploy hooks (namespace, Secrets) with SKAFFOLD_KUBE_CONTEXT set;
 3. render the kustomize paths, replace each artifact's image name with its pushed tag (as
    skaffold does), apply, and wait for every Deployment to roll out;
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import json
 import os
 import re
 import signal
@@ -77,17 +78,22 @@ def load_config(profile: str | None) -> dict[str, Any]:
     return config
 
 
-def input_digest(context: Path, dockerfile: Path) -> str:
-    """Like skaffold's inputDigest tag policy: the Dockerfile and every file it copies from the
-    context, so an image is built again only when something it holds has changed."""
+def input_digest(context: Path, dockerfile: Path, build_args: dict[str, str]) -> str:
+    """Like skaffold's inputDigest tag policy: the Dockerfile, its build args and every file it
+    copies from the context, so an image is built again only when something it holds has
+    changed. The build args go into the COPY lines as Docker puts them (`${SERVICE}`,
+    `$SERVICE`): the one Dockerfile copies each service's own folder."""
+    variable = re.compile(r"\$\{(\w+)\}|\$(\w+)")
+    text = variable.sub(lambda m: build_args.get(m[1] or m[2], m[0]), dockerfile.read_text())
     copied = []
-    for line in dockerfile.read_text().splitlines():
+    for line in text.splitlines():
         words = line.split()
         if words[:1] == ["COPY"] and not any(w.startswith("--from") for w in words):
             copied += [w for w in words[1:-1] if not w.startswith("--")]
     files = run("git", "-C", str(context), "ls-files", "--cached", "--others", "--exclude-standard",
                 "--", *copied)  # fmt: skip
     digest = hashlib.sha256(dockerfile.read_bytes())
+    digest.update(json.dumps(build_args, sort_keys=True).encode())
     for name in sorted(set(files.split())):
         path = context / name
         if path.is_file() and "__pycache__" not in path.parts:
@@ -117,15 +123,16 @@ def buildah(*args: str) -> str:
 def build(artifact: dict[str, Any]) -> str:
     """Builds and pushes one artifact; returns its tag in the local registry."""
     context = ROOT / artifact.get("context", ".")
-    dockerfile = context / artifact.get("docker", {}).get("dockerfile", "Dockerfile")
-    build_args = artifact.get("docker", {}).get("buildArgs") or {}
-    tag = f"{REGISTRY}/{artifact['image']}:{input_digest(context, dockerfile)}"
+    docker = artifact.get("docker", {})
+    dockerfile = context / docker.get("dockerfile", "Dockerfile")
+    # The local registry's Python base, then what skaffold.yaml passes (SERVICE, PORT).
+    build_args = {"PYTHON_IMAGE": PYTHON_IMAGE, **(docker.get("buildArgs") or {})}
+    tag = f"{REGISTRY}/{artifact['image']}:{input_digest(context, dockerfile, build_args)}"
     if _in_registry(tag):
         say(f"{tag} already built")
         return tag
     started = time.monotonic()
     args = ["bud", "--network", "host", "--tls-verify=false", "--layers", "-f", str(dockerfile)]
-    args += ["--build-arg", f"PYTHON_IMAGE={PYTHON_IMAGE}"]
     args += [f"--build-arg={key}={value}" for key, value in build_args.items()]
     if CA_BUNDLE.is_file():
         # The machine's trust store, for a proxy that inspects TLS; never in a layer.

@@ -36,6 +36,7 @@ from payment.settings import Settings as PaymentSettings
 from tests.deploy.sources import (
     DAPR_API_VERSION,
     DAPR_KINDS,
+    DOCKERFILE,
     KUBERNETES_VERSION,
     ROOT,
     SERVICES,
@@ -43,8 +44,10 @@ from tests.deploy.sources import (
     Stage,
     app,
     bind_port,
+    build_args,
     dapr_apps,
     dapr_yaml_app_ids,
+    dockerfile,
     gunicorn_config,
     gunicorn_config_source,
     hook_commands,
@@ -52,13 +55,13 @@ from tests.deploy.sources import (
     locked_closure,
     makefile_uv_version,
     of_kind,
-    parse_dockerfile,
     plain_env,
     pod_annotations,
     pod_spec,
     profile,
     requires_python,
     settings,
+    skaffold_artifacts,
     workspace_folders,
 )
 
@@ -246,7 +249,9 @@ def _deepest(error: JsonSchemaError) -> list[JsonSchemaError]:
 
 
 def image_problems(objects: list[Obj], config: Obj) -> list[str]:
-    """Our images are skaffold artifacts and vice versa; anything else is a pinned third party."""
+    """Our images are skaffold artifacts and vice versa; anything else is a pinned third party.
+    Every artifact, a profile's too, builds services/Dockerfile from the repo root with SERVICE
+    naming its own image."""
     problems = []
     artifacts = {a["image"]: a for a in config["build"]["artifacts"]}
     used: set[str] = set()
@@ -266,18 +271,20 @@ def image_problems(objects: list[Obj], config: Obj) -> list[str]:
     problems += [
         f"skaffold artifact {i} is used by no manifest" for i in artifacts if i not in used
     ]
-    for image, artifact in artifacts.items():
-        dockerfile = artifact.get("docker", {}).get("dockerfile")
+    wanted = DOCKERFILE.relative_to(ROOT).as_posix()
+    for where, artifact in skaffold_artifacts(config):
+        image, path = artifact["image"], artifact.get("docker", {}).get("dockerfile")
         if image not in SERVICES:
-            problems.append(f"skaffold artifact {image} is not a service folder")
-        if artifact.get("context") != "." or dockerfile != f"services/{image}/Dockerfile":
+            problems.append(f"{where} is not a service folder")
+        if artifact.get("context") != "." or path != wanted:
             problems.append(
-                f"skaffold artifact {image}: build context must be the repo root and the "
-                f"Dockerfile services/{image}/Dockerfile, not {artifact.get('context')} "
-                f"and {dockerfile}"
+                f"{where}: build context must be the repo root and the Dockerfile {wanted}, "
+                f"not {artifact.get('context')} and {path}"
             )
-        elif not (ROOT / dockerfile).is_file():
-            problems.append(f"skaffold artifact {image}: {dockerfile} does not exist")
+        service = build_args(artifact).get("SERVICE")
+        if service != image:
+            passed = "no SERVICE" if service is None else f"SERVICE={service}"
+            problems.append(f"{where}: passes {passed}; it must pass SERVICE={image}")
     return problems
 
 
@@ -799,14 +806,14 @@ def order_problems(objects: list[Obj]) -> list[str]:
 
 @dataclass(frozen=True)
 class ImageFacts:
-    """What a service's Dockerfile says about the image it builds."""
+    """What the Dockerfile, with a service's build args, says about the image it builds."""
 
     stages: list[Stage]
     base: str
     python: tuple[int, int, int]
     debian: str
     uid: int | None
-    expose: list[int]
+    expose: list[int | str]  # a str: not a port number (an ARG nobody passed)
     venv: str
 
     @property
@@ -817,9 +824,8 @@ class ImageFacts:
 BASE_IMAGE = re.compile(r"python:(\d+)\.(\d+)\.(\d+)-slim-([a-z]+)")
 
 
-def image_facts(service: str, text: str | None = None) -> ImageFacts:
-    text = (SERVICES[service].folder / "Dockerfile").read_text() if text is None else text
-    stages = parse_dockerfile(text)
+def image_facts(service: str, stages: list[Stage] | None = None) -> ImageFacts:
+    stages = dockerfile(service) if stages is None else stages
     final = stages[-1]
     match = BASE_IMAGE.fullmatch(final.base)
     python = (int(match[1]), int(match[2]), int(match[3])) if match else (0, 0, 0)
@@ -831,17 +837,21 @@ def image_facts(service: str, text: str | None = None) -> ImageFacts:
         python=python,
         debian=match[4] if match else "",
         uid=int(user) if user.isdigit() else None,
-        expose=[int(p.split("/")[0]) for e in final.args("EXPOSE") for p in e.split()],
+        expose=[_port(p.split("/")[0]) for e in final.args("EXPOSE") for p in e.split()],
         venv=venv,
     )
 
 
-def dockerfile_problems(service: str, text: str, lock: Obj) -> list[str]:
+def _port(text: str) -> int | str:
+    return int(text) if text.isdigit() else text
+
+
+def dockerfile_problems(service: str, stages: list[Stage], lock: Obj) -> list[str]:
     """Multi-stage from one pinned slim Python; the venv from the lock with this service and
     its workspace packages; a final stage with no build tools, a numeric non-root user,
     PYTHONUNBUFFERED, tar, and gunicorn in exec form on the local run's config file."""
-    facts = image_facts(service, text)
-    where = f"services/{service}/Dockerfile"
+    facts = image_facts(service, stages)
+    where = f"services/Dockerfile for {service}"
     problems = []
     if not BASE_IMAGE.fullmatch(facts.base) or facts.debian not in DEBIAN_GLIBC:
         problems.append(f"{where}: base {facts.base} is not python:X.Y.Z-slim-<debian release>")
@@ -872,7 +882,7 @@ def dockerfile_problems(service: str, text: str, lock: Obj) -> list[str]:
 
 
 def _final_stage_problems(service: str, facts: ImageFacts) -> list[str]:
-    where = f"services/{service}/Dockerfile"
+    where = f"services/Dockerfile for {service}"
     final = facts.stages[-1]
     problems = []
     tools = re.compile(r"\b(pip|uv|apt-get|apt|gcc|make)\b")
@@ -959,15 +969,16 @@ CONTEXT_LEAKS = frozenset(
 )
 
 
-def context_problems(context: set[str], dockerfiles: dict[str, str]) -> list[str]:
-    """What .dockerignore lets into the build context holds every file the Dockerfiles copy,
-    and no caches, tests, local state or VCS."""
+def context_problems(context: set[str], dockerfiles: dict[str, list[Stage]]) -> list[str]:
+    """What .dockerignore lets into the build context holds every file the Dockerfile copies
+    for each service (``dockerfiles``: its stages by service), and no caches, tests, local state
+    or VCS."""
     leaks = sorted(f for f in context if CONTEXT_LEAKS & set(f.split("/")) or f.endswith(".pyc"))
     problems = [f"the build context includes {f}" for f in leaks[:5]]
     if len(leaks) > 5:
         problems.append(f"... and {len(leaks) - 5} more such files")
-    for service, text in dockerfiles.items():
-        for stage in parse_dockerfile(text):
+    for service, stages in dockerfiles.items():
+        for stage in stages:
             for copy in stage.copies():
                 for source in copy.sources if not copy.from_stage else []:
                     prefix = source.rstrip("/")
@@ -975,7 +986,7 @@ def context_problems(context: set[str], dockerfiles: dict[str, str]) -> list[str
                         f.startswith(prefix + "/") for f in context
                     ):
                         problems.append(
-                            f"services/{service}/Dockerfile copies {source}, "
+                            f"services/Dockerfile for {service} copies {source}, "
                             "which .dockerignore keeps out of the build context"
                         )
     return problems

@@ -1,5 +1,5 @@
-"""The image build, replayed without Docker: a service's Dockerfile, step by step, on this
-machine, into a folder that stands for the image's filesystem.
+"""The image build, replayed without Docker: the Dockerfile with a service's build args, step by
+step, on this machine, into a folder that stands for the image's filesystem.
 
 The build stage's COPY steps take their files from the build context (what .dockerignore lets
 through) and its ``uv sync`` steps run as written, offline from uv's cache; the final stage
@@ -17,7 +17,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.deploy.sources import ROOT, Copy, parse_dockerfile
+from tests.deploy.sources import ROOT, Copy, Stage
 
 # Only these RUN steps are understood; anything else would need Docker to mean anything.
 KNOWN_RUNS = ("pip install", "uv sync", "groupadd", "useradd")
@@ -27,11 +27,12 @@ class ReplayError(Exception):
     """The Dockerfile cannot be built, or its image cannot load its app."""
 
 
-def replay(text: str, context: set[str], image: Path, python: str, env: dict[str, str]) -> None:
-    """Build ``text`` into ``image`` (its "/") with this machine's Python ``python`` (the
-    image's X.Y), then run its command with ``--check-config`` under ``env`` (the manifest's
-    plain variables)."""
-    stages = parse_dockerfile(text)
+def replay(
+    stages: list[Stage], context: set[str], image: Path, python: str, env: dict[str, str]
+) -> None:
+    """Build ``stages`` (the Dockerfile as ``dockerfile`` reads it for one service) into
+    ``image`` (its "/") with this machine's Python ``python`` (the image's X.Y), then run its
+    command with ``--check-config`` under ``env`` (the manifest's plain variables)."""
     for stage in stages:
         workdir = "/"
         stage_env = stage.env()

@@ -1,4 +1,4 @@
-"""Readers for what the checks compare: rendered manifests, skaffold.yaml, Dockerfiles,
+"""Readers for what the checks compare: rendered manifests, skaffold.yaml, the Dockerfile,
 .dockerignore, uv.lock, the gunicorn configs and the services' Settings and apps.
 
 Each reader uses the real tool or the project's own code where one exists (kustomize,
@@ -46,6 +46,8 @@ DEV = K8S / "overlays" / "dev"
 DAPR_KINDS = frozenset({"Component", "Configuration", "Resiliency"})
 DAPR_API_VERSION = "dapr.io/v1alpha1"
 KUBERNETES_VERSION = "1.32"
+# The one Dockerfile of the three images; the build arg SERVICE picks the service.
+DOCKERFILE = ROOT / "services" / "Dockerfile"
 
 
 @dataclass(frozen=True)
@@ -136,13 +138,31 @@ def profile(config: Obj, name: str) -> Obj:
     raise KeyError(f"skaffold.yaml has no profile {name!r}")
 
 
+def skaffold_artifacts(config: Obj) -> list[tuple[str, Obj]]:
+    """Every artifact skaffold.yaml builds, the top level's then each profile's, each with the
+    words that name it in a problem."""
+    found = [(f"skaffold artifact {a.get('image')}", a) for a in config["build"]["artifacts"]]
+    for p in config.get("profiles") or []:
+        found += [
+            (f"profile {p.get('name')}: skaffold artifact {a.get('image')}", a)
+            for a in (p.get("build") or {}).get("artifacts") or []
+        ]
+    return found
+
+
+def build_args(artifact: Obj) -> dict[str, str]:
+    """What skaffold passes the artifact's Dockerfile as --build-arg."""
+    args = (artifact.get("docker") or {}).get("buildArgs") or {}
+    return {str(key): str(value) for key, value in args.items()}
+
+
 def hook_commands(config: Obj) -> list[str]:
     """The shell text of every host hook skaffold runs before deploying."""
     hooks = config.get("deploy", {}).get("kubectl", {}).get("hooks", {}).get("before") or []
     return [" ".join(h["host"]["command"]) for h in hooks if "host" in h]
 
 
-# --- Dockerfiles ----------------------------------------------------------------------------
+# --- the Dockerfile --------------------------------------------------------------------------
 
 
 @dataclass
@@ -193,8 +213,9 @@ class Copy:
         return cls(paths[:-1], paths[-1], flags.get("--from"), flags.get("--chown"))
 
 
-def parse_dockerfile(text: str) -> list[Stage]:
-    """Stages and their instructions; comment lines and line continuations as Docker reads them."""
+def parse_dockerfile(text: str, given: dict[str, str] | None = None) -> list[Stage]:
+    """Stages and their instructions as Docker reads them with the build args ``given``: comment
+    lines and line continuations, and each ARG put in where Docker puts it."""
     logical: list[str] = []
     pending = ""
     for raw in text.splitlines():
@@ -206,27 +227,45 @@ def parse_dockerfile(text: str) -> list[Stage]:
             continue
         logical.append((pending + line).strip())
         pending = ""
+    given = given or {}
     stages: list[Stage] = []
-    global_args: dict[str, str] = {}  # the ARGs before the first FROM, which FROM may use
+    global_args: dict[str, str] = {}  # the ARGs before the first FROM: only FROM sees them
+    stage_args: dict[str, str] = {}  # the ARGs the current stage has declared so far
     for line in logical:
         instruction, _, rest = line.partition(" ")
         instruction = instruction.upper()
         if instruction == "FROM":
-            words = re.sub(r"\$\{(\w+)\}", lambda m: global_args.get(m[1], ""), rest).split()
+            words = substitute(rest, global_args).split()
             name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
             stages.append(Stage(words[0], name))
-        elif not stages and instruction == "ARG":
-            key, _, default = rest.strip().partition("=")
-            global_args[key] = default
+            stage_args = {}
+        elif instruction == "ARG":
+            # The build arg, else the default, else (in a stage) the global ARG of that name.
+            key, has_default, default = rest.strip().partition("=")
+            declared = stage_args if stages else global_args
+            fallback = substitute(default, declared) if has_default else global_args.get(key, "")
+            declared[key] = given.get(key, fallback)
         elif stages:
             if instruction == "RUN":  # the command without its flags (--mount=...)
                 rest = re.sub(r"^(\s*--\S+)+", "", rest)
-            stages[-1].instructions.append((instruction, rest.strip()))
+            # RUN too: Docker leaves it to the shell, which has the ARGs in its environment.
+            stages[-1].instructions.append((instruction, substitute(rest, stage_args).strip()))
     return stages
 
 
-def dockerfile(service: str) -> str:
-    return (ROOT / "services" / service / "Dockerfile").read_text()
+def substitute(text: str, args: dict[str, str]) -> str:
+    """``text`` with ``${NAME}`` and ``$NAME`` replaced for each of ``args``; other names (the
+    base image's ENV, like $PATH) stay as written, since their values are the image's."""
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: args.get(m[1] or m[2], m[0]), text)
+
+
+def dockerfile(service: str, text: str | None = None) -> list[Stage]:
+    """services/Dockerfile, or ``text`` (an edited copy of it), as Docker reads it to build
+    ``service``: with the build args skaffold.yaml's artifact of that name passes."""
+    artifacts = load_skaffold()["build"]["artifacts"]
+    artifact: Obj = next((a for a in artifacts if a["image"] == service), {})
+    text = DOCKERFILE.read_text() if text is None else text
+    return parse_dockerfile(text, build_args(artifact))
 
 
 # --- .dockerignore --------------------------------------------------------------------------

@@ -271,6 +271,45 @@ def test_image_check_fails_on_an_artifact_no_manifest_uses(
     assert any("image payment is neither a skaffold artifact" in p for p in problems), problems
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        pytest.param(
+            "          SERVICE: payment\n",
+            "          SERVICE: inventory\n",
+            "skaffold artifact payment: passes SERVICE=inventory; it must pass SERVICE=payment",
+            id="another-service",
+        ),
+        pytest.param(
+            "              SERVICE: payment\n",
+            "              SERVICE: inventory\n",
+            "profile dev: skaffold artifact payment: passes SERVICE=inventory; it must pass "
+            "SERVICE=payment",
+            id="another-service-in-a-profile",
+        ),
+        pytest.param(
+            "          SERVICE: order-processor\n",
+            "",
+            "skaffold artifact order-processor: passes no SERVICE; it must pass "
+            "SERVICE=order-processor",
+            id="no-service",
+        ),
+        pytest.param(
+            "        dockerfile: services/Dockerfile\n",
+            "        dockerfile: services/order-processor/Dockerfile\n",
+            "skaffold artifact order-processor: build context must be the repo root and the "
+            "Dockerfile services/Dockerfile, not . and services/order-processor/Dockerfile",
+            id="a-dockerfile-of-its-own",
+        ),
+    ],
+)
+def test_image_check_fails_on_an_artifact_that_builds_another_service(
+    base: list[Obj], skaffold_with: Callable[[str, str], Obj], old: str, new: str, problem: str
+) -> None:
+    problems = checks.image_problems(base, skaffold_with(old, new))
+    assert problem in problems, problems
+
+
 def test_image_check_fails_on_an_unpinned_third_party_image(
     broken: Broken, skaffold_config: Obj
 ) -> None:

@@ -1,7 +1,7 @@
-"""Images: each Dockerfile against the lock, the Makefile and the manifests; a wheel for every
-locked dependency on both architectures; the build context .dockerignore leaves; and the
-build itself, replayed without Docker. No Docker engine here, so no image is ever built: the
-checks stand in for what a build and a first start would show."""
+"""Images: the Dockerfile, with each service's build args, against the lock, the Makefile and
+the manifests; a wheel for every locked dependency on both architectures; the build context
+.dockerignore leaves; and the build itself, replayed without Docker. No Docker engine here, so
+no image is ever built: the checks stand in for what a build and a first start would show."""
 
 from __future__ import annotations
 
@@ -20,9 +20,11 @@ from tests.deploy.checks import (
 from tests.deploy.conftest import replace_once
 from tests.deploy.replay import ReplayError, replay
 from tests.deploy.sources import (
+    DOCKERFILE,
     ROOT,
     SERVICES,
     Obj,
+    Stage,
     build_context,
     dockerfile,
     parse_dockerignore,
@@ -30,6 +32,11 @@ from tests.deploy.sources import (
 )
 
 DOCKERIGNORE = (ROOT / ".dockerignore").read_text()
+
+
+def edited(service: str, old: str, new: str) -> list[Stage]:
+    """The Dockerfile with one edit, as Docker reads it to build ``service``."""
+    return dockerfile(service, replace_once(DOCKERFILE.read_text(), old, new))
 
 
 @pytest.fixture(scope="session")
@@ -82,8 +89,8 @@ def test_dockerfile(service: str, lock: Obj) -> None:
             id="workspace-member-not-copied",
         ),
         pytest.param(
-            "--no-editable --package inventory --no-install-workspace",
-            "--package inventory --no-install-workspace",
+            "--no-editable --package ${SERVICE} --no-install-workspace",
+            "--package ${SERVICE} --no-install-workspace",
             "every uv sync must be --frozen --no-dev --no-editable --package inventory",
             id="editable",
         ),
@@ -102,16 +109,27 @@ def test_dockerfile(service: str, lock: Obj) -> None:
             "PYTHONUNBUFFERED=1", "PYTHONUNBUFFERED=0", "needs PYTHONUNBUFFERED=1", id="buffered"
         ),
         pytest.param(
-            "COPY services/inventory/gunicorn.conf.py ./",
-            "COPY services/inventory/gunicorn.conf.py /etc/",
+            "COPY services/${SERVICE}/gunicorn.conf.py ./",
+            "COPY services/${SERVICE}/gunicorn.conf.py /etc/",
             "services/inventory/gunicorn.conf.py must be copied into the WORKDIR",
             id="config-elsewhere",
+        ),
+        pytest.param(
+            "ARG SERVICE\nCOPY services/${SERVICE}/gunicorn.conf.py",
+            "COPY services/${SERVICE}/gunicorn.conf.py",
+            "services/inventory/gunicorn.conf.py must be copied into the WORKDIR",
+            id="service-arg-not-redeclared-in-the-final-stage",
+        ),
+        pytest.param(
+            "COPY services/${SERVICE}/ services/${SERVICE}/",
+            "COPY services/order-processor/ services/order-processor/",
+            "the build stage never copies services/inventory/",
+            id="one-service-named-in-place-of-the-arg",
         ),
     ],
 )
 def test_dockerfile_check_fails_on(lock: Obj, old: str, new: str, problem: str) -> None:
-    text = replace_once(dockerfile("inventory"), old, new)
-    problems = dockerfile_problems("inventory", text, lock)
+    problems = dockerfile_problems("inventory", edited("inventory", old, new), lock)
     assert any(problem in p for p in problems), problems
 
 
@@ -128,7 +146,7 @@ def test_wheel_check_fails_on_a_source_only_dependency(lock: Obj) -> None:
     assert any("grpcio" in p and "would need a compiler" in p for p in problems), problems
 
 
-def test_build_context_has_what_the_dockerfiles_copy_and_nothing_else(context: set[str]) -> None:
+def test_build_context_has_what_the_dockerfile_copies_and_nothing_else(context: set[str]) -> None:
     dockerfiles = {s: dockerfile(s) for s in SERVICES}
     assert context_problems(context, dockerfiles) == []
 
@@ -174,7 +192,7 @@ def test_context_check_fails_when_a_copied_file_is_left_out() -> None:
     context = build_context(ROOT, parse_dockerignore(ignore))
     problems = context_problems(context, {"payment": dockerfile("payment")})
     assert problems == [
-        "services/payment/Dockerfile copies uv.lock, which .dockerignore keeps out of the "
+        "services/Dockerfile for payment copies uv.lock, which .dockerignore keeps out of the "
         "build context"
     ]
 
@@ -197,20 +215,18 @@ def test_the_image_builds_from_the_lock_and_its_command_loads_the_app(
 
 
 def test_replay_fails_without_a_workspace_package(context: set[str], tmp_path: Path) -> None:
-    text = replace_once(
-        dockerfile("payment"), "COPY packages/servicekit/ packages/servicekit/\n", ""
-    )
+    stages = edited("payment", "COPY packages/servicekit/ packages/servicekit/\n", "")
     with pytest.raises(ReplayError, match="uv sync"):
-        replay(text, context, tmp_path / "image", "3.11", {})
+        replay(stages, context, tmp_path / "image", "3.11", {})
 
 
 def test_replay_fails_when_the_command_cannot_find_its_app(
     context: set[str], tmp_path: Path
 ) -> None:
-    text = replace_once(
-        dockerfile("payment"),
-        "COPY services/payment/gunicorn.conf.py ./",
+    stages = edited(
+        "payment",
+        "COPY services/${SERVICE}/gunicorn.conf.py ./",
         "COPY services/inventory/gunicorn.conf.py ./",
     )
     with pytest.raises(ReplayError, match="cannot load its app"):
-        replay(text, context, tmp_path / "image", "3.11", {})
+        replay(stages, context, tmp_path / "image", "3.11", {})

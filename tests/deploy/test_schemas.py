@@ -148,6 +148,7 @@ def test_skaffold_yaml_passes_the_schema_of_its_api_version(
     [
         pytest.param("dockerfile:", "dockerFile:", "'dockerFile' was unexpected", id="unknown"),
         pytest.param("localPort: 8080", 'localPort: "8080"', "is not of type", id="wrong-type"),
+        pytest.param('PORT: "8080"', "PORT: 8080", "8080 is not of type 'string'", id="build-arg"),
         pytest.param("\nportForward:", "\nportForwards:", "'portForwards'", id="typo"),
         pytest.param(
             "                dest: /app", "                dst: /app", "'dest'", id="missing"

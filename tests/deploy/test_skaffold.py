@@ -89,8 +89,8 @@ SITE = "/app/.venv/lib/python3.11/site-packages"
             id="workspace-package-not-synced",
         ),
         pytest.param(
-            "dockerfile: services/payment/Dockerfile\n          sync:",
-            "dockerfile: services/payment/Dockerfile.dev\n          sync:",
+            '              PORT: "8082"\n',
+            '              PORT: "8083"\n',
             "dev artifact payment differs from the base one beyond its sync",
             id="dev-builds-another-image",
         ),
