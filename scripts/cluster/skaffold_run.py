@@ -10,11 +10,12 @@ one source of what is built, deployed and forwarded:
    skaffold does), apply, and wait for every Deployment to roll out;
 4. forward the ports of `portForward`, and stay until Ctrl-C, which stops the forwards and
    deletes what was deployed;
-5. meanwhile, with a profile that has `sync` rules (`--profile dev`), copy each saved file that
-   a rule matches into the running containers of that image, as skaffold's manual sync does
-   (a tar stream into `tar xmf - -C /` in the container); gunicorn's reloader does the rest.
+5. meanwhile, with a profile that has `sync` rules (`dev`, which activates for `skaffold dev`
+   as it does here), copy each saved file that a rule matches into the running containers of
+   that image, as skaffold's manual sync does (a tar stream into `tar xmf - -C /` in the
+   container); gunicorn's reloader does the rest.
 
-`--no-forward` deploys and returns, for the tests.
+`--no-forward` deploys and returns, as `skaffold run` does (so no `dev` profile), for the tests.
 """
 
 from __future__ import annotations
@@ -67,15 +68,28 @@ def run(
     return stdout
 
 
-def load_config(profile: str | None) -> dict[str, Any]:
-    """skaffold.yaml with the named profile's build and manifests laid over the top level."""
+def load_config(command: str, profile: str | None = None) -> dict[str, Any]:
+    """skaffold.yaml with the build and manifests of each active profile laid over the top
+    level: the one named, and those whose `activation` matches as skaffold matches it (an
+    entry's conditions all hold, for `command` and this cluster's context)."""
     config: dict[str, Any] = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
     for candidate in config.get("profiles") or []:
-        if candidate["name"] == profile:
+        if candidate["name"] == profile or any(
+            _activates(entry, command) for entry in candidate.get("activation") or []
+        ):
+            say(f"profile {candidate['name']} active")
             for key in ("build", "manifests"):
                 if key in candidate:
                     config[key] = {**config.get(key, {}), **candidate[key]}
     return config
+
+
+def _activates(entry: dict[str, str], command: str) -> bool:
+    return (
+        entry.get("command", command) == command
+        and re.fullmatch(entry.get("kubeContext", ".*"), KUBE_CONTEXT) is not None
+        and "env" not in entry  # not used by this project's skaffold.yaml
+    )
 
 
 def input_digest(context: Path, dockerfile: Path, build_args: dict[str, str]) -> str:
@@ -321,7 +335,8 @@ def main() -> None:
     parser.add_argument("--no-forward", action="store_true", help="deploy, then return")
     options = parser.parse_args()
 
-    config = load_config(options.profile)
+    # Staying in the foreground is `skaffold dev`; deploying and returning, `skaffold run`.
+    config = load_config("run" if options.no_forward else "dev", options.profile)
     forwards = None if options.no_forward else PortForwards(config)
     started = time.monotonic()
     tags = {artifact["image"]: build(artifact) for artifact in config["build"]["artifacts"]}
