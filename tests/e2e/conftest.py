@@ -49,11 +49,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
     # cluster-run's Ctrl-C deletes the deployment the other tests share: its tests go last.
     items.sort(key=lambda item: item.path.name == "test_cluster_run.py")
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    figures = report.lines()
-    if figures:
-        terminalreporter.section("figures")
-        for line in figures:
-            terminalreporter.write_line(line)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration import report
 from tests.integration.harness import ZIPKIN_URL, answers
 
 CONTROL_PLANE = {
@@ -25,11 +24,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    figures = report.lines()
-    if figures:
-        terminalreporter.section("figures")
-        for line in figures:
-            terminalreporter.write_line(line)

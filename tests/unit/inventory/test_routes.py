@@ -34,6 +34,26 @@ def reserve(client: FlaskClient, order_id: str, quantity: int, item: str = "cars
     )
 
 
+def three_cars_for_order_1(state: str, *, remaining: int) -> dict[str, Any]:
+    """Order-1's reservation of 3 cars at 5 000 USD, as the API answers it."""
+    return {
+        "order_id": "order-1",
+        "item": "cars",
+        "quantity": 3,
+        "unit_price": 5000,
+        "state": state,
+        "remaining": remaining,
+        "refusal": None,
+    }
+
+
+@pytest.fixture
+def three_cars_held_for_order_1(client: FlaskClient) -> None:
+    """10 cars in stock at 5 000 USD, 3 of them reserved for order-1."""
+    restock(client, "cars", 10, 5000)
+    reserve(client, "order-1", 3)
+
+
 def commit(client: FlaskClient, order_id: str) -> Any:
     return client.post(f"/reservations/{order_id}/commit")
 
@@ -101,15 +121,7 @@ def test_reservation_holds_stock_and_a_repeat_changes_nothing(
     repeat = reserve(client, "order-1", 3)
 
     assert first.status_code == 200
-    assert first.get_json() == {
-        "order_id": "order-1",
-        "item": "cars",
-        "quantity": 3,
-        "unit_price": 5000,
-        "state": "reserved",
-        "remaining": 7,
-        "refusal": None,
-    }
+    assert first.get_json() == three_cars_for_order_1("reserved", remaining=7)
     assert repeat.status_code == 200
     assert repeat.get_json() == first.get_json()
     assert state_client.writes == writes
@@ -221,6 +233,7 @@ def test_available_stock_never_goes_negative(
     assert stored(state_client, "cars") == (1, 4)
 
 
+@pytest.mark.usefixtures("three_cars_held_for_order_1")
 @pytest.mark.parametrize(
     ("settle", "state", "available"),
     # Committed stock leaves with the order; released stock is available again.
@@ -230,8 +243,6 @@ def test_available_stock_never_goes_negative(
 def test_settling_a_reservation_moves_its_stock_once(
     client: FlaskClient, state_client: FakeStateClient, settle: Any, state: str, available: int
 ) -> None:
-    restock(client, "cars", 10, 5000)
-    reserve(client, "order-1", 3)
     reserve(client, "order-2", 2)
 
     first = settle(client, "order-1")
@@ -239,25 +250,17 @@ def test_settling_a_reservation_moves_its_stock_once(
     repeat = settle(client, "order-1")
 
     assert first.status_code == 200
-    assert first.get_json() == {
-        "order_id": "order-1",
-        "item": "cars",
-        "quantity": 3,
-        "unit_price": 5000,
-        "state": state,
-        "remaining": available,  # what is available now, order-2's reservation included
-        "refusal": None,
-    }
+    # remaining: what is available now, order-2's reservation included.
+    assert first.get_json() == three_cars_for_order_1(state, remaining=available)
     assert repeat.get_json() == first.get_json()
     assert state_client.writes == writes
     assert stored(state_client, "cars") == (available, 2)
 
 
+@pytest.mark.usefixtures("three_cars_held_for_order_1")
 def test_a_reservation_repeated_after_it_was_settled_is_returned_as_it_is(
     client: FlaskClient, state_client: FakeStateClient
 ) -> None:
-    restock(client, "cars", 10, 5000)
-    reserve(client, "order-1", 3)
     released = release(client, "order-1").get_json()
 
     again = reserve(client, "order-1", 3)
@@ -267,6 +270,7 @@ def test_a_reservation_repeated_after_it_was_settled_is_returned_as_it_is(
     assert stored(state_client, "cars") == (10, 0)
 
 
+@pytest.mark.usefixtures("three_cars_held_for_order_1")
 @pytest.mark.parametrize(
     ("first", "then", "error"),
     [(release, commit, "reservation_released"), (commit, release, "reservation_committed")],
@@ -275,8 +279,6 @@ def test_a_reservation_repeated_after_it_was_settled_is_returned_as_it_is(
 def test_a_settled_reservation_never_goes_the_other_way(
     client: FlaskClient, state_client: FakeStateClient, first: Any, then: Any, error: str
 ) -> None:
-    restock(client, "cars", 10, 5000)
-    reserve(client, "order-1", 3)
     first(client, "order-1")
     before = stored(state_client, "cars")
     writes = state_client.writes
@@ -289,11 +291,10 @@ def test_a_settled_reservation_never_goes_the_other_way(
     assert stored(state_client, "cars") == before
 
 
+@pytest.mark.usefixtures("three_cars_held_for_order_1")
 def test_restock_sets_available_and_keeps_reservations(
     client: FlaskClient, state_client: FakeStateClient
 ) -> None:
-    restock(client, "cars", 10, 5000)
-    reserve(client, "order-1", 3)
 
     response = restock(client, "cars", 0, 5000)
 
