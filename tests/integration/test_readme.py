@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -29,12 +30,35 @@ def fixed_ports() -> list[int]:
     return [int(app[key]) for app in run["apps"] for key in keys]
 
 
+def claimed_by_running_daprds(env: dict[str, str]) -> list[int]:
+    """The fixed ports that a daprd on this host was started with. The dapr CLI refuses those
+    even when they are free (`portExists` in its pkg/standalone/run.go counts every daprd
+    process it sees): a container's daprd in the local cluster's pods counts too."""
+    listed = subprocess.run(
+        ["dapr", "list", "-o", "json"], env=env, capture_output=True, text=True, check=False
+    )
+    if listed.returncode != 0 or not listed.stdout.strip().startswith("["):
+        return []
+    claimed = {
+        int(instance[key])
+        for instance in json.loads(listed.stdout)
+        for key in ("httpPort", "grpcPort", "appPort")
+    }
+    return sorted(claimed & set(fixed_ports()))
+
+
 def test_readme_quickstart_runs_as_written() -> None:
     taken = [port for port in fixed_ports() if listening(port)]
     if taken:
         pytest.fail(f"ports {taken} are in use (a `make run` still up?); the README needs them")
     mm = shutil.which("mm.py", path=str(Path(sys.executable).parent)) or "mm.py"
     env = cli_env({"PATH": f"{Path.home() / '.dapr' / 'bin'}{os.pathsep}{os.environ['PATH']}"})
+    claimed = claimed_by_running_daprds(env)
+    if claimed:
+        pytest.fail(
+            f"a daprd on this host was started with ports {claimed}, so `dapr run` refuses them "
+            "(the local cluster's Dapr pods? `make cluster-down` stops them)"
+        )
     try:
         result = subprocess.run(
             [mm, "README.md"],
