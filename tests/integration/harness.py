@@ -7,6 +7,7 @@ every sidecar here is a real daprd started by `dapr run`.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -24,11 +25,37 @@ SCHEDULER_ADDRESS = "127.0.0.1:50006"
 ZIPKIN_URL = "http://127.0.0.1:9411"
 
 
+def _ephemeral_ports() -> range:
+    """The kernel's range for the source ports of outgoing connections."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    except (OSError, ValueError):
+        low, high = "32768", "60999"
+    return range(int(low), int(high) + 1)
+
+
+# Chosen below the ephemeral range: a port from it (what bind(0) hands out) can become the
+# source port of any outgoing connection between the moment a test picks it and the moment a
+# daprd or gunicorn binds it; `dapr run` then refused one ("Port … is not available").
+_PORT_POOL = range(20000, min(_ephemeral_ports().start, 32768))
+_handed_out: set[int] = set()
+_pick = random.Random(os.getpid() ^ time.time_ns())
+
+
 def free_port() -> int:
-    """A port nothing listens on now, so tests never clash with a running `make run`."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on now, so tests never clash with a running `make run`, outside
+    the ephemeral range, and never handed out twice in this process."""
+    for port in _pick.sample(_PORT_POOL, len(_PORT_POOL)):
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in {_PORT_POOL}")
 
 
 def wait_until(check: Callable[[], bool], *, deadline_s: float, what: str) -> None:
