@@ -6,11 +6,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
+import pluggy
 import pytest
 
-from tests.e2e.deployment import ROOT, Cluster
+from tests.e2e.deployment import APPS, NAMESPACE, ROOT, Cluster
 from tests.e2e.kube import KubectlError, kubectl
 from tests.integration import report
 
@@ -49,3 +50,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
     # cluster-run's Ctrl-C deletes the deployment the other tests share: its tests go last.
     items.sort(key=lambda item: item.path.name == "test_cluster_run.py")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pluggy.Result[pytest.TestReport], None]:
+    """On a failure, what the deployment looked like: the pods with their restarts, and the
+    last lines of every app container and sidecar. Their logs go with the pods once the
+    session deletes them, and a failure on the cluster is rarely read from its assertion."""
+    outcome = yield
+    report_ = outcome.get_result()
+    if report_.when != "call" or not report_.failed:
+        return
+    sections = []
+    try:
+        sections.append(kubectl("-n", NAMESPACE, "get", "pods", "-o", "wide", timeout=20))
+        for app in APPS:
+            for container in (app, "daprd"):
+                logs = kubectl("-n", NAMESPACE, "logs", f"deployment/{app}", "-c", container,
+                               "--tail=40", "--timestamps", timeout=20)  # fmt: skip
+                sections.append(f"--- {app}/{container}\n{logs}")
+    except (KubectlError, subprocess.TimeoutExpired) as err:
+        sections.append(f"(could not read the deployment: {err})")
+    report_.sections.append(("the deployment at the failure", "\n".join(sections)))
