@@ -49,23 +49,18 @@ def say(message: str) -> None:
     print(f"[cluster-run] {message}", flush=True)
 
 
-def run(
-    *command: str,
-    stdin: str | None = None,
-    stdin_bytes: bytes | None = None,
-    env: dict[str, str] | None = None,
-) -> str:
+def run(*command: str, stdin: str | None = None, env: dict[str, str] | None = None) -> str:
     done = subprocess.run(
         command,
-        input=stdin.encode() if stdin is not None else stdin_bytes,
+        input=stdin,
         capture_output=True,
+        text=True,
         env={**os.environ, **(env or {})},
         check=False,
     )
-    stdout, stderr = done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
     if done.returncode != 0:
-        sys.exit(f"[cluster-run] {' '.join(command[:3])} ... failed:\n{stderr or stdout}")
-    return stdout
+        sys.exit(f"[cluster-run] {' '.join(command[:3])} ... failed:\n{done.stderr or done.stdout}")
+    return done.stdout
 
 
 def load_config(command: str, profile: str | None = None) -> dict[str, Any]:
@@ -273,12 +268,19 @@ class FileSync:
         return changed
 
     def copy(self, path: str) -> None:
+        """Into every running container of the image; a pod that goes away meanwhile is
+        reported and skipped, as skaffold does, and the loop goes on."""
         for image, destination in self.destinations(path):
             for namespace, pod, container in self._containers(self.tags[image]):
-                run("kubectl", "-n", namespace, "exec", "-i", pod, "-c", container, "--",
-                    "tar", "xmf", "-", "-C", "/", "--no-same-owner",
-                    stdin_bytes=_tar_of(ROOT / path, destination))  # fmt: skip
-                say(f"synced {path} to {pod}:{destination}")
+                done = subprocess.run(
+                    ["kubectl", "-n", namespace, "exec", "-i", pod, "-c", container, "--",
+                     "tar", "xmf", "-", "-C", "/", "--no-same-owner"],
+                    input=_tar_of(ROOT / path, destination), capture_output=True, check=False,
+                )  # fmt: skip
+                if done.returncode == 0:
+                    say(f"synced {path} to {pod}:{destination}")
+                else:
+                    say(f"could not sync {path} to {pod}: {done.stderr.decode().strip()}")
 
     def _modified(self) -> dict[str, int]:
         files = run("git", "-C", str(ROOT), "ls-files", "--cached", "--others",
