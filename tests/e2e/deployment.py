@@ -63,7 +63,9 @@ class Cluster:
         kubectl("-n", NAMESPACE, "set", "env", deployment, "-c", "order-processor", env)
         kubectl("-n", NAMESPACE, "rollout", "status", deployment, "--timeout=300s", timeout=310)
         # A forward to a Service sticks to the pod it found, and that pod is gone.
-        self.forwards.pop("order-processor").terminate()
+        gone = self.forwards.pop("order-processor")
+        gone.terminate()
+        gone.wait(timeout=10)
         self.api.base_url = httpx.URL(self._forward("order-processor", 80))
         self.wait_ready()
 
