@@ -21,6 +21,12 @@ def gunicorn_settings(wsgi_app: str, *, default_port: int, **overrides: Any) -> 
         "threads": int(os.environ.get("GUNICORN_THREADS", "8")),
         "wsgi_app": wsgi_app,
         "graceful_timeout": 20,
+        # Whoever sits in front closes an idle connection first, never the app: otherwise a
+        # request sent on it as the app closes it is lost ("Server disconnected without sending
+        # a response"). In front: the sidecar's pool (Go's 90 s), httpx (5 s), and a kubectl
+        # port-forward, which passes the close on late (docs/kubernetes.md). Gunicorn's 2 s
+        # lost an approval in the e2e. An idle connection holds no thread, only a socket.
+        "keepalive": 120,
         # Gunicorn's most (default 4094): a request line up to 8 KiB reaches the app, which
         # answers a too-long id with a JSON 4xx; a longer one gets gunicorn's plain-text 414
         # (README).
