@@ -38,24 +38,21 @@ def _ephemeral_ports() -> range:
 # source port of any outgoing connection between the moment a test picks it and the moment a
 # daprd or gunicorn binds it; `dapr run` then refused one ("Port … is not available").
 _PORT_POOL = range(20000, min(_ephemeral_ports().start, 32768))
-_handed_out: set[int] = set()
-_pick = random.Random(os.getpid() ^ time.time_ns())
+# One shuffle per process; drawing from it never hands a port out twice.
+_candidates = iter(random.Random(os.getpid() ^ time.time_ns()).sample(_PORT_POOL, len(_PORT_POOL)))
 
 
 def free_port() -> int:
     """A port nothing listens on now, so tests never clash with a running `make run`, outside
     the ephemeral range, and never handed out twice in this process."""
-    for port in _pick.sample(_PORT_POOL, len(_PORT_POOL)):
-        if port in _handed_out:
-            continue
+    for port in _candidates:
         with socket.socket() as sock:
             try:
                 sock.bind(("", port))
             except OSError:
                 continue
-        _handed_out.add(port)
         return port
-    raise RuntimeError(f"no free port in {_PORT_POOL}")
+    raise RuntimeError(f"no free port left in {_PORT_POOL}")
 
 
 def wait_until(check: Callable[[], bool], *, deadline_s: float, what: str) -> None:
