@@ -25,19 +25,18 @@ SCHEDULER_ADDRESS = "127.0.0.1:50006"
 ZIPKIN_URL = "http://127.0.0.1:9411"
 
 
-def _ephemeral_ports() -> range:
-    """The kernel's range for the source ports of outgoing connections."""
+def _first_ephemeral_port() -> int:
+    """Where the kernel's range for the source ports of outgoing connections starts."""
     try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-    except (OSError, ValueError):
-        low, high = "32768", "60999"
-    return range(int(low), int(high) + 1)
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 # Chosen below the ephemeral range: a port from it (what bind(0) hands out) can become the
 # source port of any outgoing connection between the moment a test picks it and the moment a
 # daprd or gunicorn binds it; `dapr run` then refused one ("Port … is not available").
-_PORT_POOL = range(20000, min(_ephemeral_ports().start, 32768))
+_PORT_POOL = range(20000, min(_first_ephemeral_port(), 32768))
 # One shuffle per process; drawing from it never hands a port out twice.
 _candidates = iter(random.Random(os.getpid() ^ time.time_ns()).sample(_PORT_POOL, len(_PORT_POOL)))
 
