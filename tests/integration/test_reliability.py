@@ -7,6 +7,8 @@ Each test prints its figures (orders, kills, lost, duplicated); docs/reliability
 from __future__ import annotations
 
 import http.client
+import json
+import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from servicekit import web
 from tests.errors import assert_api_error
 from tests.integration.harness import wait_until
 from tests.integration.report import record
@@ -354,6 +357,80 @@ def healthz(connection: http.client.HTTPConnection) -> int:
     response = connection.getresponse()
     response.read()
     return response.status
+
+
+# A body of 1 MiB (within servicekit's drain limit), sent 16 KiB at a time with a pause after
+# each: the body is still arriving when the app answers, as through a kubectl port-forward. On
+# loopback the kernel's buffers would otherwise take the whole body before the app answers and
+# hide the reset.
+REFUSED_BODY = 1024 * 1024
+assert REFUSED_BODY <= web.DRAIN_LIMIT
+SEND_STEP, SEND_PAUSE_S = 16 * 1024, 0.005
+
+
+def _read_answer(sock: socket.socket, buffered: bytes = b"") -> tuple[int, bytes, bytes]:
+    """(status, body, what came after it) of one HTTP/1.1 answer with a Content-Length."""
+    data = buffered
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed before the answer's head: {data!r}"
+        data += chunk
+    head, rest = data.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {name.strip().lower(): value.strip() for name, value in
+               (line.split(":", 1) for line in lines[1:])}  # fmt: skip
+    length = int(headers["content-length"])
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed inside the answer's body"
+        rest += chunk
+    return int(lines[0].split()[1]), rest[:length], rest[length:]
+
+
+@pytest.mark.parametrize(
+    ("service", "path", "with_token", "status"),
+    [
+        ("order-processor", "/orders", False, 413),
+        ("inventory", "/reservations", True, 413),
+        ("inventory", "/reservations", False, 401),
+        ("payment", "/payments", True, 413),
+        ("payment", "/payments", False, 401),
+    ],
+)
+def test_a_refused_body_is_read_whole_and_the_connection_is_never_reset(
+    api: OrderApi, service: str, path: str, with_token: bool, status: int
+) -> None:
+    """A client that sends its whole body without `Expect: 100-continue` (Python's urllib; a
+    kubectl port-forward passing on what it gets) reads the whole refusal, is never reset, and
+    the connection serves its next request. A reset, answered while the body still arrived,
+    made `kubectl port-forward` give up the whole forward (issue 21)."""
+    app = api.plan.apps[service]
+    token = f"dapr-api-token: {api.plan.tokens['APP_API_TOKEN']}\r\n" if with_token else ""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {REFUSED_BODY}\r\n{token}\r\n"
+    )
+    body, sent = b"x" * REFUSED_BODY, 0
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", app.app_port), timeout=30) as sock:
+        try:
+            sock.sendall(head.encode())
+            while sent < len(body):
+                sock.sendall(body[sent : sent + SEND_STEP])
+                sent += SEND_STEP
+                time.sleep(SEND_PAUSE_S)
+            answered, payload, rest = _read_answer(sock)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            next_status, _, _ = _read_answer(sock, rest)
+            assert sock.recv(1) == b"", "the connection did not close after Connection: close"
+        except (ConnectionResetError, BrokenPipeError) as err:
+            pytest.fail(f"{service}: {err!r} after {sent} of {len(body)} bytes of the body")
+    record(
+        f"refused body: {service} {path} {len(body)} bytes -> {answered}, no reset, next request "
+        f"{next_status} on the same connection, {time.monotonic() - started:.2f} s"
+    )
+    assert_api_error(answered, json.loads(payload), status=status, field=None)
+    assert next_status == 200
 
 
 def test_the_order_api_survives_schemathesis(api: OrderApi) -> None:

@@ -4,15 +4,19 @@ Bad input always gets a JSON 4xx that names the field, never a 5xx:
 malformed JSON 400, failed validation 422, body too large 413, unknown route 404, wrong
 method 405. Parsing happens before any state is touched, so rejected input changes nothing.
 A dependency that is down is a 503 (worth a retry); one that answers unexpectedly a 502.
+Every answer, a refusal above all, first reads what is left of its request's body
+(``DrainUnreadBody``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import IO, TYPE_CHECKING, Any, TypedDict, TypeVar
 
 import grpc
 from flask import Blueprint, Flask, Response, current_app, g, request
@@ -26,6 +30,7 @@ from servicekit.settings import ServiceSettings, StoreSettings
 from servicekit.state import ContentionError, StateClient, StateStore
 
 if TYPE_CHECKING:  # typing.Unpack is Python 3.12's
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
     from typing_extensions import Unpack
 
 M = TypeVar("M", bound=BaseModel)
@@ -191,6 +196,113 @@ def _unbind_log_context(_exc: BaseException | None) -> None:
     logs.set_order_id(g.pop("servicekit_previous_order_id", None))
 
 
+# What an answer reads of its request's unread body at most, and for how long: 4 MiB, past any
+# body a client sends by mistake (make e2e sends up to 2 MB through a port-forward).
+DRAIN_LIMIT = 4 * 1024 * 1024
+DRAIN_DEADLINE_S = 10.0
+_DRAIN_STEP = 64 * 1024
+
+
+class _CountingInput:
+    """A request's ``wsgi.input`` that counts what the app reads of it."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self.consumed = 0
+
+    def _count(self, data: bytes) -> bytes:
+        self.consumed += len(data)
+        return data
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._count(self._stream.read(-1 if size is None else size))
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self._count(self._stream.readline(-1 if size is None else size))
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        return [self._count(line) for line in self._stream.readlines(hint)]
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.readline, b"")
+
+
+class DrainUnreadBody:
+    """WSGI middleware: before an answer goes out, read and discard what the app left unread of
+    its request's body, up to ``DRAIN_LIMIT`` bytes within ``DRAIN_DEADLINE_S``.
+
+    Why: a refusal (413, 401, 400, 422, 404...) is answered before the body is read, or without
+    reading it. Gunicorn then reads little more of it (64 KiB before it gives up the connection,
+    64 KiB as it closes) and closes the socket with the rest still arriving: the kernel resets
+    the connection, a client that sends its whole body (no ``Expect: 100-continue``) may lose
+    the answer, and a ``kubectl port-forward`` in between gives up the whole forward
+    (``write: broken pipe``, issue 21). Read to its end, the body leaves the connection clean:
+    the answer arrives whole and the connection stays open.
+
+    Content-Length bounds the read, so it never waits for bytes that are not coming; with no
+    length, only a server that ends the stream itself (``wsgi.input_terminated``: gunicorn,
+    for chunked bodies) is read, until its end or the limit. A body with more left than the
+    limit is not read: the connection closes after the answer, as gunicorn decides. Under
+    gunicorn each read waits at most until the deadline (its socket is blocking otherwise); a
+    client that stalls or sends a broken chunk just ends the drain, and gunicorn closes that
+    connection.
+    """
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self.app = app
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        body = _CountingInput(environ["wsgi.input"])
+        environ["wsgi.input"] = body
+        answer = self.app(environ, start_response)
+        # Gunicorn sends the status and headers with the first chunk of the answer: nothing has
+        # gone out yet.
+        self._drain(environ, body)
+        return answer
+
+    @staticmethod
+    def _left(environ: WSGIEnvironment, body: _CountingInput) -> int | None:
+        """How many bytes of the body are unread (None: unknown, read to the stream's end)."""
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or "")
+        except ValueError:
+            length = None
+        if length is not None:
+            return max(length - body.consumed, 0)
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        return None if chunked and environ.get("wsgi.input_terminated") else 0
+
+    def _drain(self, environ: WSGIEnvironment, body: _CountingInput) -> None:
+        left = self._left(environ, body)
+        if left == 0 or (left is not None and left > DRAIN_LIMIT):
+            return
+        wanted = DRAIN_LIMIT if left is None else left
+        sock = environ.get("gunicorn.socket")
+        timeout = sock.gettimeout() if sock is not None else None
+        deadline = time.monotonic() + DRAIN_DEADLINE_S
+        drained = 0
+        try:
+            while drained < wanted:
+                if sock is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    sock.settimeout(remaining)
+                data = body.read(min(_DRAIN_STEP, wanted - drained))
+                if not data:
+                    break
+                drained += len(data)
+        # A stalled client (timeout), a reset, or a malformed chunk: the answer still goes out,
+        # and gunicorn closes the connection.
+        except Exception as err:
+            logger.debug("Stopped reading the unread request body: %r", err)
+        finally:
+            if sock is not None:
+                # Closed meanwhile: gunicorn finds that out itself.
+                with contextlib.suppress(OSError):
+                    sock.settimeout(timeout)
+
+
 def create_service_app(import_name: str, settings: ServiceSettings) -> Flask:
     """The Flask app every service starts from: logging, tracing, JSON errors, log context."""
     logs.configure_logging(settings.log_level)
@@ -207,6 +319,8 @@ def init_app(app: Flask, *, max_content_length: int) -> None:
     """Attach the shared error handling and request context to ``app``."""
     app.config["MAX_CONTENT_LENGTH"] = max_content_length
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    # Outermost: it drains after every handler, hook and span has run, errors included.
+    app.wsgi_app = DrainUnreadBody(app.wsgi_app)  # type: ignore[method-assign]
     app.register_error_handler(ApiError, _handle_api_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
     app.register_error_handler(ContentionError, _handle_contention)

@@ -28,7 +28,7 @@ def gunicorn_settings(wsgi_app: str, *, default_port: int, **overrides: Any) -> 
         # lost an approval in the e2e. An idle connection holds no thread, only a socket.
         "keepalive": 120,
         # Gunicorn's most (default 4094): a request line up to 8 KiB reaches the app, which
-        # answers a too-long id with a JSON 4xx; a longer one gets gunicorn's plain-text 414
+        # answers a too-long id with a JSON 4xx; a longer one gets gunicorn's own HTML 414
         # (README).
         "limit_request_line": 8190,
         # Gunicorn 25+ opens a control socket at one fixed path per user; three services would

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from flask import Flask
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -187,3 +191,150 @@ def test_app_token_comes_from_app_api_token(monkeypatch: pytest.MonkeyPatch) -> 
     assert token is not None
     assert token.get_secret_value() == "from-env"
     assert "from-env" not in repr(ServiceSettings())
+
+
+def draining_app() -> Flask:
+    """An app with a small body limit and the app token, to refuse a body every way."""
+    settings = ServiceSettings(app_api_token="s3cret", max_content_length=1024)
+    app = web.create_service_app(__name__, settings)
+    web.require_app_token(app, settings.app_api_token)
+
+    @app.post("/things")
+    def things() -> dict[str, object]:
+        return web.parse_body(OrderRequest).model_dump()
+
+    return app
+
+
+TOKEN = {"dapr-api-token": "s3cret"}
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "body", "status"),
+    [
+        ("/things", TOKEN, b"{" + b" " * 100_000, 413),  # too large: refused before reading
+        ("/things", {}, b'{"item": "cars", "quantity": 1}', 401),  # no token: before parsing
+        ("/things", TOKEN, b"{not json", 400),
+        ("/things", TOKEN, b'{"item": "cars", "quantity": 0}', 422),
+        ("/nowhere", TOKEN, b"x" * 5000, 404),
+        ("/things", TOKEN, b'{"item": "cars", "quantity": 1}', 200),
+    ],
+    ids=["413", "401", "400", "422", "404", "200"],
+)
+def test_every_answer_reads_its_whole_body_first(
+    path: str, headers: dict[str, str], body: bytes, status: int
+) -> None:
+    stream = io.BytesIO(body)
+
+    response = draining_app().test_client().post(path, headers=headers, input_stream=stream)
+
+    assert response.status_code == status
+    if status >= 400:
+        assert set(response.get_json()) >= {"error", "message"}
+    assert stream.tell() == len(body)
+
+
+def test_a_body_beyond_the_drain_limit_is_not_read() -> None:
+    """Reading part of it would not spare the client the reset: the server closes after the
+    answer whatever it reads."""
+    stream = io.BytesIO(b"x" * (web.DRAIN_LIMIT + 1025))
+
+    response = draining_app().test_client().post("/things", headers=TOKEN, input_stream=stream)
+
+    assert response.status_code == 413
+    assert stream.tell() == 0
+
+
+class FakeSocket:
+    """What gunicorn puts in ``environ["gunicorn.socket"]``: a blocking socket."""
+
+    def __init__(self) -> None:
+        self.timeouts: list[float | None] = []
+
+    def gettimeout(self) -> float | None:
+        return None
+
+    def settimeout(self, value: float | None) -> None:
+        self.timeouts.append(value)
+
+
+def refuse(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    start_response("413 REQUEST ENTITY TOO LARGE", [("Content-Type", "application/json")])
+    return [b"{}"]
+
+
+def call(environ: dict[str, Any]) -> list[str]:
+    statuses: list[str] = []
+
+    def start_response(
+        status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], object]:
+        statuses.append(status)
+        return lambda data: None
+
+    answer = web.DrainUnreadBody(refuse)(environ, start_response)
+    assert list(answer) == [b"{}"]
+    return statuses
+
+
+def test_the_drain_never_reads_past_content_length() -> None:
+    """A server that does not end the stream itself may have the next request behind it."""
+    stream = io.BytesIO(b"x" * 300 + b"GET /next HTTP/1.1\r\n\r\n")
+
+    call({"wsgi.input": stream, "CONTENT_LENGTH": "300"})
+
+    assert stream.tell() == 300
+
+
+@pytest.mark.parametrize(("size", "read"), [(5000, 5000), (3 * 1024 * 1024, 1024 * 1024)])
+def test_a_chunked_body_is_read_to_its_end_or_the_limit(size: int, read: int) -> None:
+    stream = io.BytesIO(b"x" * size)
+    environ = {
+        "wsgi.input": stream,
+        "wsgi.input_terminated": True,
+        "HTTP_TRANSFER_ENCODING": "chunked",
+    }
+
+    call(environ)
+
+    assert stream.tell() == read == min(size, web.DRAIN_LIMIT)
+
+
+def test_a_stream_the_server_does_not_end_is_not_read_without_a_length() -> None:
+    stream = io.BytesIO(b"x" * 100)
+
+    call({"wsgi.input": stream, "HTTP_TRANSFER_ENCODING": "chunked"})
+
+    assert stream.tell() == 0
+
+
+class StallingStream(io.BytesIO):
+    """A client that sends part of its body, then nothing: the socket read times out."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self.tell() >= 1000:
+            raise TimeoutError("timed out")
+        return super().read(min(size or 1000, 1000))
+
+
+def test_a_stalling_client_ends_the_drain_and_still_gets_its_answer() -> None:
+    sock, stream = FakeSocket(), StallingStream(b"x" * 5000)
+
+    statuses = call({"wsgi.input": stream, "CONTENT_LENGTH": "5000", "gunicorn.socket": sock})
+
+    assert statuses == ["413 REQUEST ENTITY TOO LARGE"]
+    assert stream.tell() == 1000
+    # Each read waits at most until the deadline; the socket is blocking again afterwards.
+    waits, restored = sock.timeouts[:-1], sock.timeouts[-1]
+    assert waits
+    assert all(wait is not None and 0 < wait <= web.DRAIN_DEADLINE_S for wait in waits)
+    assert restored is None
+
+
+def test_a_drain_past_its_deadline_reads_nothing_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(web, "DRAIN_DEADLINE_S", 0.0)
+    stream = io.BytesIO(b"x" * 5000)
+
+    call({"wsgi.input": stream, "CONTENT_LENGTH": "5000", "gunicorn.socket": FakeSocket()})
+
+    assert stream.tell() == 0
