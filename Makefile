@@ -33,6 +33,10 @@ help: ## List the targets
 run: setup up $(TOKENS) ## Set up everything, then run the three services with `dapr run -f .`
 	set -a && . $(TOKENS) && set +a && dapr run -f .
 
+.PHONY: stop
+stop: ## Stop what `make run` started: the three apps and their sidecars (`dapr stop -f .`)
+	dapr stop -f .
+
 $(TOKENS):
 	@mkdir -p $(@D)
 	@umask 077 && python3 -c 'import secrets; print(f"APP_API_TOKEN={secrets.token_hex(32)}")' > $@
@@ -63,8 +67,12 @@ BENCH_ARGS ?=
 cluster: ## A local Kubernetes with Dapr's control plane (Linux, root; README "Kubernetes on this machine")
 	scripts/cluster/up.sh
 
+.PHONY: cluster-stop
+cluster-stop: ## Turn the local cluster off, keeping its state (orders, volumes): `make cluster` resumes it
+	scripts/cluster/stop.sh
+
 .PHONY: cluster-down
-cluster-down: ## Stop the local cluster and restore what it changed on the machine
+cluster-down: ## Remove the local cluster with all its state, and restore what it changed on the machine
 	scripts/cluster/down.sh
 
 .PHONY: cluster-status

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the local cluster's binaries from their Go modules into a cache outside the repo:
-# Kubernetes (tools/kubernetes), helm (tools/helm), CoreDNS (tools/coredns) and Dapr's
+# Kubernetes (tools/kubernetes), helm (tools/helm), CoreDNS (tools/coredns), rancher's
+# local-path-provisioner (tools/local-path-provisioner: the default StorageClass) and Dapr's
 # control plane (operator, injector, sentry: tools/dapr-runtime, the same build as ~/.dapr/bin).
 # A binary whose version stamp matches its wrapper module is kept, so a second run does nothing.
 set -euo pipefail
@@ -51,6 +52,10 @@ if [ -d "$root/tools/coredns" ]; then
   coredns=$(module_version "$root/tools/coredns" github.com/coredns/coredns)
   build coredns "$coredns" "$root/tools/coredns" "" github.com/coredns/coredns
 fi
+
+lpp=$(module_version "$root/tools/local-path-provisioner" github.com/rancher/local-path-provisioner)
+build local-path-provisioner "$lpp" "$root/tools/local-path-provisioner" "" \
+  github.com/rancher/local-path-provisioner
 
 dapr=$(module_version "$root/tools/dapr-runtime" github.com/dapr/dapr | sed 's/^v//')
 stamp_dapr="-X github.com/dapr/dapr/pkg/buildinfo.version=$dapr"

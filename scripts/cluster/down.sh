@@ -25,21 +25,7 @@ if alive kube-apiserver && alive kubelet && kubectl get --raw /readyz >/dev/null
     say "some pods did not go within 120 s; stopping their containers directly"
 fi
 
-for name in kube-proxy kubelet kube-scheduler kube-controller-manager kube-apiserver etcd; do stop "$name"; done
-
-# Whatever containers are left, and their shims (they outlive containerd by design).
-if [ -S "$containerd_dir/containerd.sock" ] && alive containerd; then
-  c() { ctr --address "$containerd_dir/containerd.sock" -n k8s.io "$@"; }
-  for task in $(c tasks ls -q 2>/dev/null); do c tasks kill -s SIGKILL "$task" >/dev/null 2>&1 || true; done
-fi
-stop containerd
-pkill -KILL -f "containerd-shim-runc-v2 .*-address $containerd_dir/containerd.sock" 2>/dev/null || true
-stop registry
-
-# Mounts under the cluster's folder: volumes, network namespaces, container root filesystems.
-mounts() { awk -v dir="$cluster_dir/" 'index($5, dir) == 1 { print $5 }' /proc/self/mountinfo | sort -r; }
-for target in $(mounts); do umount "$target" 2>/dev/null || umount -l "$target" 2>/dev/null || true; done
-[ -z "$(mounts)" ] || say "still mounted: $(mounts | tr '\n' ' ')"
+stop_node 0
 
 if ip link show "$bridge" >/dev/null 2>&1; then
   ip link delete "$bridge"
@@ -71,6 +57,6 @@ done
 [ -f "$cluster_dir/var-log-containers.ours" ] && rm -rf /var/log/containers "$cluster_dir/var-log-containers.ours"
 [ -f "$cluster_dir/var-lib-cni.ours" ] && rm -rf /var/lib/cni "$cluster_dir/var-lib-cni.ours"
 
-rm -rf "$cluster_dir/etcd" "$cluster_dir/kubelet" "$containerd_dir/root" "$containerd_dir/state" \
+rm -rf "$cluster_dir/etcd" "$cluster_dir/kubelet" "$volumes_dir" "$containerd_dir/root" "$containerd_dir/state" \
   "$cluster_dir/cni/ipam" "$cluster_dir/pod-logs" "$cluster_dir/dapr.stamp" "$cluster_dir/buildah-run"
 say "cluster down"

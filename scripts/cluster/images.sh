@@ -3,9 +3,12 @@
 # each from this machine's own sources, since no public registry can be reached:
 #   local/debian:bookworm          debootstrap of Debian bookworm: the base of the next three
 #   local/python:3.11-bookworm     the services' Python base (services/Dockerfile's build arg)
-#   library/redis, openzipkin/zipkin  what deploy/k8s names, under the names containerd's docker.io
-#                                  mirror looks up: Debian's redis-server, the Maven Zipkin jar
+#   library/postgres, openzipkin/zipkin  what deploy/k8s names, under the names containerd's
+#                                  docker.io mirror looks up: Debian's postgresql-15, the Maven
+#                                  Zipkin jar
 #   local/pause, local/coredns     the pod sandbox and the cluster DNS
+#   local/local-path-provisioner   the default StorageClass's provisioner (its helper pods run
+#                                  local/debian)
 #   dapr/<name>:<version>          Dapr's control plane and daprd, one image under the chart's names
 # An image whose inputs are unchanged and that the registry still holds is not built again.
 set -euo pipefail
@@ -15,12 +18,16 @@ images_src=$root/deploy/local-cluster/images
 mkdir -p "$image_dir" "$cluster_dir"
 dapr_version=$(module_version "$root/tools/dapr-runtime" github.com/dapr/dapr | sed 's/^v//')
 coredns_version=$(module_version "$root/tools/coredns" github.com/coredns/coredns | sed 's/^v//')
+lpp_version=$(module_version "$root/tools/local-path-provisioner" github.com/rancher/local-path-provisioner)
+# The tag deploy/k8s/base/postgres.yaml pins (the official image's), read from the manifest.
+postgres_tag=$(sed -n 's|^ *image: postgres:||p' "$root/deploy/k8s/base/postgres.yaml")
 zipkin_version=${ZIPKIN_VERSION:-3.6.1}
 
 debian_image=$registry/local/debian:bookworm
 python_image=$registry/local/python:3.11-bookworm
 pause_image=$registry/local/pause:3.10
 coredns_image=$registry/local/coredns:$coredns_version
+lpp_image=$registry/local/local-path-provisioner:$lpp_version
 
 # buildah keeps its layers in the cache and its run state beside the cluster's; `--network host`
 # for every RUN, so it never creates a bridge of its own.
@@ -136,11 +143,13 @@ image "$debian_image" "debootstrap bookworm minbase" build_debian
 debian_stamp=$(cat "$image_dir/stamps/$(echo "$debian_image" | tr '/:' '__')")
 image "$python_image" "$debian_stamp $(hash_of "$images_src/python/Containerfile")" \
   build_from_containerfile "$python_image" python "$images_src/python"
-image "$registry/library/redis:7.2.10-alpine" "$debian_stamp $(hash_of "$images_src/redis/Containerfile")" \
-  build_from_containerfile "$registry/library/redis:7.2.10-alpine" redis "$images_src/redis"
+image "$registry/library/postgres:$postgres_tag" "$debian_stamp $(hash_of "$images_src"/postgres/*)" \
+  build_from_containerfile "$registry/library/postgres:$postgres_tag" postgres "$images_src/postgres"
 image "$registry/openzipkin/zipkin:$zipkin_version" "$debian_stamp $zipkin_version $(hash_of "$images_src/zipkin/Containerfile")" \
   build_zipkin "$registry/openzipkin/zipkin:$zipkin_version"
 image "$pause_image" "$(hash_of "$images_src/pause/pause.c" "$0")" build_pause
 image "$coredns_image" "$coredns_version $(hash_of "$0")" \
   build_static "$coredns_image" 0 /coredns "$cluster_bin/coredns"
+image "$lpp_image" "$lpp_version $(hash_of "$cluster_bin/local-path-provisioner" "$0")" \
+  build_static "$lpp_image" 65532 /local-path-provisioner "$cluster_bin/local-path-provisioner"
 image "$registry/dapr/daprd:$dapr_version" "$dapr_version $(hash_of "$cluster_bin/sentry" "$dapr_bin/daprd" "$0")" build_dapr

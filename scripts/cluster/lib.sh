@@ -7,6 +7,7 @@ cache_dir=${DAPR_LOCAL_CACHE:-$HOME/.cache/dapr-order-processing}
 dapr_bin=${DAPR_HOME:-$HOME/.dapr}/bin
 
 cluster_dir=$state_dir/cluster          # certificates, configs, etcd data, pid files, logs
+volumes_dir=$cluster_dir/volumes        # the default StorageClass's volumes, one folder each
 cluster_bin=$cache_dir/cluster/bin      # kubernetes, helm, coredns and the Dapr control plane
 image_dir=$cache_dir/cluster/images     # rootfs trees and markers of the images already pushed
 export KUBECONFIG=$cluster_dir/admin.kubeconfig
@@ -81,4 +82,30 @@ stop() { # name: TERM its process group, KILL it after 20 s
   done
   rm -f "$run_dir/$1.pid"
   say "stopped $1"
+}
+
+# Mounts under the cluster's folder: volumes, network namespaces, container root filesystems.
+mounts() { awk -v dir="$cluster_dir/" 'index($5, dir) == 1 { print $5 }' /proc/self/mountinfo | sort -r; }
+
+# Stops the node as a shutdown does: the kubelet and the control plane's processes, then every
+# container (TERM, and KILL once the grace has passed; 0 kills at once), containerd and the
+# shims that outlive it by design, and the registry; then unmounts what lives under the
+# cluster's folder. What is on disk stays: etcd, the volumes, the images.
+stop_node() { # grace seconds
+  local grace=$1 name task deadline
+  for name in kube-proxy kubelet kube-scheduler kube-controller-manager kube-apiserver etcd; do stop "$name"; done
+  if [ -S "$cluster_dir/containerd/containerd.sock" ] && alive containerd; then
+    c() { ctr --address "$cluster_dir/containerd/containerd.sock" -n k8s.io "$@"; }
+    if [ "$grace" -gt 0 ]; then
+      for task in $(c tasks ls -q 2>/dev/null); do c tasks kill -s SIGTERM "$task" >/dev/null 2>&1 || true; done
+      deadline=$((SECONDS + grace))
+      while [ $SECONDS -lt $deadline ] && c tasks ls 2>/dev/null | grep -q RUNNING; do sleep 0.5; done
+    fi
+    for task in $(c tasks ls -q 2>/dev/null); do c tasks kill -s SIGKILL "$task" >/dev/null 2>&1 || true; done
+  fi
+  stop containerd
+  pkill -KILL -f "containerd-shim-runc-v2 .*-address $cluster_dir/containerd/containerd.sock" 2>/dev/null || true
+  stop registry
+  for name in $(mounts); do umount "$name" 2>/dev/null || umount -l "$name" 2>/dev/null || true; done
+  [ -z "$(mounts)" ] || say "still mounted: $(mounts | tr '\n' ' ')"
 }

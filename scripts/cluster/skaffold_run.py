@@ -225,6 +225,8 @@ class PortForwards:
             if process is not None and process.poll() is None:
                 continue
             target = f"{entry['resourceType']}/{entry['resourceName']}"
+            if process is not None:
+                say(f"the forward to {target} ended (exit {process.returncode}); starting it again")
             self.processes[index] = subprocess.Popen(
                 ["kubectl", "-n", entry["namespace"], "port-forward", target,
                  f"{entry['localPort']}:{entry['port']}"],

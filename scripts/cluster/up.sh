@@ -4,8 +4,11 @@
 #
 #   host processes:  registry (127.0.0.1:5000), etcd (127.0.0.1:12379), containerd, kube-apiserver
 #                    (${node_ip}:6443), kube-controller-manager, kube-scheduler, kubelet, kube-proxy
-#   in the cluster:  CoreDNS (kube-system), Dapr's operator, injector, sentry, placement and
-#                    scheduler (dapr-system)
+#   in the cluster:  CoreDNS (kube-system), the default StorageClass (local-path-storage),
+#                    Dapr's operator, injector, sentry, placement and scheduler (dapr-system)
+#
+# After `make cluster-stop` (or a power loss) it starts the same cluster again: etcd, the
+# volumes and the registry's images are kept, and the kubelet brings every pod back.
 #
 # What it changes on the machine, and `make cluster-down` restores: the bridge dapr-local0, the
 # KUBE-* and CNI-* iptables chains, the mounts under its state folder, and the sysctls in
@@ -313,6 +316,17 @@ install_coredns() {
   kubectl -n kube-system rollout status deployment/coredns --timeout="${ready_deadline_s}s" >/dev/null
 }
 
+install_storage() { # the default StorageClass: volumes are folders under $volumes_dir
+  local version
+  version=$(module_version "$root/tools/local-path-provisioner" github.com/rancher/local-path-provisioner)
+  mkdir -p "$volumes_dir"
+  sed -e "s|PROVISIONER_IMAGE|$registry/local/local-path-provisioner:$version|" \
+    -e "s|HELPER_IMAGE|$registry/local/debian:bookworm|g" -e "s|VOLUMES_DIR|$volumes_dir|" \
+    "$root/deploy/local-cluster/local-path-storage.yaml" | kubectl apply -f - >/dev/null
+  kubectl -n local-path-storage rollout status deployment/local-path-provisioner \
+    --timeout="${ready_deadline_s}s" >/dev/null
+}
+
 install_dapr() { # Dapr's control plane, from the chart in the dapr module, as users install it
   local dapr_version chart values dapr_stamp workload
   dapr_version=$(module_version "$root/tools/dapr-runtime" github.com/dapr/dapr | sed 's/^v//')
@@ -347,6 +361,7 @@ start_kubelet
 start_kube_proxy
 wait_for "the node" kubectl wait --for=condition=Ready "node/$node_name" --timeout=5s
 install_coredns
+install_storage
 install_dapr
 
 say "cluster ready in $((SECONDS - started)) s; logs in $log_dir"

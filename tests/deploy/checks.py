@@ -40,11 +40,13 @@ from tests.deploy.sources import (
     KUBERNETES_VERSION,
     ROOT,
     SERVICES,
+    WORKLOAD_KINDS,
     Obj,
     Stage,
     app,
     bind_port,
     build_args,
+    containers,
     dapr_apps,
     dapr_yaml_app_ids,
     dockerfile,
@@ -61,7 +63,9 @@ from tests.deploy.sources import (
     profile,
     requires_python,
     settings,
+    shell_assignment,
     skaffold_artifacts,
+    workloads,
     workspace_folders,
 )
 
@@ -255,9 +259,8 @@ def image_problems(objects: list[Obj], config: Obj) -> list[str]:
     problems = []
     artifacts = {a["image"]: a for a in config["build"]["artifacts"]}
     used: set[str] = set()
-    for workload in of_kind(objects, "Deployment"):
-        spec = pod_spec(workload)
-        for container in spec["containers"] + (spec.get("initContainers") or []):
+    for workload in workloads(objects):
+        for container in containers(workload):
             image = container["image"]
             used.add(image)
             if image in artifacts:
@@ -402,7 +405,7 @@ def _actor_stores(components: dict[str, Obj]) -> list[str]:
 def annotation_problems(objects: list[Obj], known: set[str]) -> list[str]:
     """Each app pod sets the Dapr annotations it needs, and only ones the injector knows."""
     problems = []
-    for deployment in of_kind(objects, "Deployment"):
+    for deployment in workloads(objects):
         annotations = pod_annotations(deployment)
         problems += [
             f"{kind_name(deployment)}: {key} is not a Dapr injector annotation"
@@ -425,7 +428,7 @@ def annotation_problems(objects: list[Obj], known: set[str]) -> list[str]:
 
 
 def service_target(objects: list[Obj], name: str, port: int) -> tuple[Obj, int] | str:
-    """The Deployment and container port that Service ``name`` sends ``port`` to, or why not."""
+    """The workload and container port that Service ``name`` sends ``port`` to, or why not."""
     service = next((s for s in of_kind(objects, "Service") if s["metadata"]["name"] == name), None)
     if service is None:
         return f"no Service {name}"
@@ -434,14 +437,14 @@ def service_target(objects: list[Obj], name: str, port: int) -> tuple[Obj, int] 
         return f"Service {name} has no port {port}"
     target = ports[0].get("targetPort", port)
     selector = service["spec"].get("selector") or {}
-    for deployment in of_kind(objects, "Deployment"):
-        labels = deployment["spec"]["template"]["metadata"].get("labels") or {}
+    for workload in workloads(objects):
+        labels = workload["spec"]["template"]["metadata"].get("labels") or {}
         if not selector or not selector.items() <= labels.items():
             continue
-        for container in pod_spec(deployment)["containers"]:
+        for container in pod_spec(workload)["containers"]:
             for p in container.get("ports") or []:
                 if target in (p.get("containerPort"), p.get("name")):
-                    return deployment, int(p["containerPort"])
+                    return workload, int(p["containerPort"])
     return f"Service {name} port {port} targets {target}, which no selected container exposes"
 
 
@@ -504,8 +507,9 @@ def shutdown_problems(objects: list[Obj]) -> list[str]:
 
 
 def endpoint_problems(objects: list[Obj]) -> list[str]:
-    """Zipkin endpoints (each Configuration's, each app's ZIPKIN_ENDPOINT) and Redis hosts
-    resolve to the in-cluster Zipkin and Redis Services."""
+    """Zipkin endpoints (each Configuration's, each app's ZIPKIN_ENDPOINT) and each PostgreSQL
+    state store's host and port resolve to the in-cluster Zipkin and PostgreSQL Services, and
+    through them to a pod running that image."""
     problems = []
     for config in of_kind(objects, "Configuration"):
         tracing = config["spec"].get("tracing") or {}
@@ -517,14 +521,34 @@ def endpoint_problems(objects: list[Obj]) -> list[str]:
         endpoint = plain_env(app_container(deployment)).get("ZIPKIN_ENDPOINT")
         if endpoint is not None:
             problems += _zipkin_problems(objects, kind_name(deployment), endpoint)
-    for component in of_kind(objects, "Component"):
-        for item in component["spec"].get("metadata") or []:
-            if item.get("name") == "redisHost":
-                host, _, port = str(item.get("value")).partition(":")
-                problems += _target_problems(
-                    objects, kind_name(component), host, int(port or 6379), "redis:"
-                )
+    for component in postgres_components(objects):
+        host, port = postgres_address(component)
+        problems += _target_problems(objects, kind_name(component), host, port, "postgres:")
     return problems
+
+
+def postgres_components(objects: list[Obj]) -> list[Obj]:
+    return [c for c in of_kind(objects, "Component") if c["spec"].get("type") == "state.postgresql"]
+
+
+def component_fields(component: Obj) -> dict[str, str | tuple[str, str]]:
+    """A Component's metadata by name: the value, or its secretKeyRef as (Secret, key)."""
+    fields: dict[str, str | tuple[str, str]] = {}
+    for item in component["spec"].get("metadata") or []:
+        ref = item.get("secretKeyRef")
+        fields[item["name"]] = (ref["name"], ref["key"]) if ref else str(item.get("value", ""))
+    return fields
+
+
+def postgres_address(component: Obj) -> tuple[str, int]:
+    """Where a state.postgresql Component connects: its host and port fields, which win over
+    the connectionString's (components-contrib's pgauth merges them so), port 5432 by default."""
+    fields = component_fields(component)
+    dsn = str(fields.get("connectionString", "")).split()
+    given = dict(word.split("=", 1) for word in dsn if "=" in word)
+    host, port = str(fields.get("host") or given.get("host", "")), fields.get("port")
+    port = str(port or given.get("port", "5432"))
+    return host, int(port) if port.isdigit() else 0
 
 
 def _zipkin_problems(objects: list[Obj], where: str, endpoint: str) -> list[str]:
@@ -588,12 +612,13 @@ def probe_problems(objects: list[Obj]) -> list[str]:
 
 
 def security_problems(objects: list[Obj], writable_root: Iterable[str] = ()) -> list[str]:
-    """Every pod hardened: non-root, no privilege escalation, no capabilities, read-only root
-    (but for ``writable_root``) with an emptyDir for /tmp, seccomp, resources, probes, its own
-    ServiceAccount and no API token; the apps run as the image's user."""
+    """Every pod, a Deployment's or a StatefulSet's, hardened: non-root, no privilege
+    escalation, no capabilities, read-only root (but for ``writable_root``) with an emptyDir
+    for /tmp, seccomp, resources, probes, its own ServiceAccount and no API token; the apps run
+    as the image's user."""
     problems = []
     accounts = {a["metadata"]["name"] for a in of_kind(objects, "ServiceAccount")}
-    for deployment in of_kind(objects, "Deployment"):
+    for deployment in workloads(objects):
         where, spec = kind_name(deployment), pod_spec(deployment)
         pod = spec.get("securityContext") or {}
         expected_pod = {
@@ -687,9 +712,10 @@ def env_problems(objects: list[Obj]) -> list[str]:
 
 
 def secret_problems(objects: list[Obj], config: Obj) -> list[str]:
-    """Nothing secret is written down: no Secret objects, no literal secret-looking values; and
-    every Secret the manifests use is one skaffold's before-deploy hook creates, in their
-    namespace."""
+    """Nothing secret is written down: no Secret objects, no literal secret-looking values (a
+    password inside a connection string too); and every Secret the manifests use (a Component's
+    secretKeyRef, a container's, a token annotation) is one skaffold's before-deploy hook
+    creates, in their namespace: a Secret nobody makes leaves the pod or the sidecar waiting."""
     problems = []
     hooks = "\n".join(hook_commands(config))
     created = set(re.findall(r"ensure_secret (\S+) (\S+)", hooks))
@@ -701,23 +727,36 @@ def secret_problems(objects: list[Obj], config: Obj) -> list[str]:
         where = kind_name(obj)
         if obj.get("kind") == "Secret":
             problems.append(f"{where}: Secrets are created by the hook, never committed")
-        for item in (obj.get("spec") or {}).get("metadata") or []:
-            if obj.get("kind") == "Component" and SECRETISH.search(str(item.get("name"))):
-                if "value" in item or "secretKeyRef" not in item:
-                    problems.append(f"{where}: {item['name']} must come from a secretKeyRef")
-                else:
-                    used.add((item["secretKeyRef"]["name"], item["secretKeyRef"]["key"]))
-        if obj.get("kind") != "Deployment":
+        if obj.get("kind") == "Component":
+            problems += _component_secret_problems(obj, used)
+        if obj.get("kind") not in WORKLOAD_KINDS:
             continue
         for key in ("dapr.io/api-token-secret", "dapr.io/app-token-secret"):
             if key in pod_annotations(obj):
                 used.add((str(pod_annotations(obj)[key]), "token"))
-        for container in pod_spec(obj)["containers"]:
+        for container in containers(obj):
             problems += _container_secret_problems(where, container, used)
     problems += [
         f"Secret {name} (key {key}) is used but skaffold's before-deploy hook does not create it"
         for name, key in sorted(used - created)
     ]
+    return problems
+
+
+# A password written into a connection string: key=value or URL form.
+LITERAL_PASSWORD = re.compile(r"(?i)\bpassword=|://[^/@\s]*:[^/@\s]*@")
+
+
+def _component_secret_problems(component: Obj, used: set[tuple[str, str]]) -> list[str]:
+    problems = []
+    for item in component["spec"].get("metadata") or []:
+        name, ref = str(item.get("name")), item.get("secretKeyRef")
+        if ref and "value" not in item:
+            used.add((ref["name"], ref["key"]))
+        elif SECRETISH.search(name):
+            problems.append(f"{kind_name(component)}: {name} must come from a secretKeyRef")
+        elif LITERAL_PASSWORD.search(str(item.get("value", ""))):
+            problems.append(f"{kind_name(component)}: {name} holds a literal password")
     return problems
 
 
@@ -799,6 +838,291 @@ def order_problems(objects: list[Obj]) -> list[str]:
     first_app = min((objects.index(d) for d in dapr_apps(objects)), default=len(objects))
     late = [kind_name(o) for o in objects[first_app:] if o.get("kind") in DAPR_KINDS]
     return [f"{name} comes after the first Dapr app in {kinds}" for name in late]
+
+
+# --- where state lives: PostgreSQL, its volume, its roles ----------------------------------------
+
+# The official image, pinned to a minor release (a major-only tag such as 15 moves), optionally
+# by digest too: the reference the local cluster's stand-in is built under.
+PINNED_POSTGRES = re.compile(r"postgres:(\d+\.\d+[\w.-]*)(@sha256:[0-9a-f]{64})?")
+# What an image reference names when it is the official postgres image, pinned or not.
+POSTGRES_NAME = re.compile(r"(docker\.io/)?(library/)?postgres([:@].*)?")
+# The settings that make a commit durable, and the values PostgreSQL reads as off.
+DURABILITY = ("fsync", "synchronous_commit", "full_page_writes")
+OFF = frozenset({"off", "false", "no", "0"})
+INIT_DIR = "/docker-entrypoint-initdb.d"
+
+
+def postgres_containers(objects: list[Obj]) -> list[tuple[Obj, Obj]]:
+    """(workload, container) for every container running the postgres image."""
+    return [
+        (w, c)
+        for w in workloads(objects)
+        for c in pod_spec(w)["containers"]
+        if POSTGRES_NAME.fullmatch(str(c.get("image")))
+    ]
+
+
+def postgres_image_problems(objects: list[Obj]) -> list[str]:
+    """The postgres image is pinned to a release: a moving tag (latest, none, a bare major)
+    changes the server under the data directory it wrote, and the local stand-in could not be
+    built under the same reference."""
+    return [
+        f"{kind_name(w)}: image {c['image']} is not pinned to a release (postgres:X.Y[-variant])"
+        for w, c in postgres_containers(objects)
+        if not PINNED_POSTGRES.fullmatch(str(c["image"]))
+    ]
+
+
+def local_postgres_image_problems(objects: list[Obj], script: str) -> list[str]:
+    """scripts/cluster/images.sh builds the local cluster's stand-in under exactly the reference
+    the manifests pin (as library/postgres, the path containerd's docker.io mirror asks for),
+    with the tag read from the manifest so that the two cannot drift apart."""
+    where = "scripts/cluster/images.sh"
+    pinned = {
+        m[1]
+        for _, c in postgres_containers(objects)
+        if (m := PINNED_POSTGRES.fullmatch(c["image"]))
+    }
+    line = re.search(r"^postgres_tag=.*$", script, re.M)
+    if line is None or "deploy/k8s/" not in line[0]:
+        return [f"{where}: must read the postgres tag from deploy/k8s (postgres_tag=...)"]
+    tag = shell_assignment(script, "postgres_tag")
+    problems = (
+        [] if tag in pinned else [f"{where}: reads {tag!r}; the manifests pin {sorted(pinned)}"]
+    )
+    built = re.findall(r"library/postgres:([^\s\"]+)", script)
+    if not built:
+        problems.append(f"{where}: builds no library/postgres image")
+    problems += [
+        f"{where}: builds library/postgres:{b}, not library/postgres:$postgres_tag"
+        for b in built
+        if b not in ("$postgres_tag", "${postgres_tag}")
+    ]
+    return problems
+
+
+def durability_problems(objects: list[Obj]) -> list[str]:
+    """No postgres container turns off what makes a commit durable: with fsync,
+    synchronous_commit or full_page_writes off, a crash loses or corrupts what Dapr was told is
+    saved (an order's workflow state, a reservation, a charge)."""
+    problems = []
+    for workload, container in postgres_containers(objects):
+        words = [str(w) for w in (container.get("command") or []) + (container.get("args") or [])]
+        # postgres takes `-c name=value`, `-cname=value` and `--name=value`.
+        options = [value for flag, value in pairwise(words) if flag == "-c"]
+        options += [w[2:] for w in words if w.startswith("-c") and w != "-c"]
+        options += [w[2:] for w in words if w.startswith("--")]
+        for setting in options:
+            name, _, given = setting.partition("=")
+            if name.replace("-", "_") in DURABILITY and given.strip().lower() in OFF:
+                problems.append(f"{kind_name(workload)}: {setting} loses committed data")
+    return problems
+
+
+def storage_problems(objects: list[Obj]) -> list[str]:
+    """Every PersistentVolumeClaim (standalone or a StatefulSet's template) can be provisioned:
+    no storageClassName (the cluster's default) or a named one, never "" (which binds only a
+    volume made by hand, so the pod stays Pending); and PostgreSQL's data directory (PGDATA)
+    lies on such a claim, not on an emptyDir or the container's root, which go with the pod."""
+    problems = []
+    claims = [(kind_name(c), c) for c in of_kind(objects, "PersistentVolumeClaim")]
+    for workload in of_kind(objects, "StatefulSet"):
+        claims += [
+            (f"{kind_name(workload)}: volumeClaimTemplate {t['metadata']['name']}", t)
+            for t in workload["spec"].get("volumeClaimTemplates") or []
+        ]
+    problems += [
+        f'{where}: storageClassName "" binds only a volume made by hand; name a class or none'
+        for where, claim in claims
+        if claim["spec"].get("storageClassName") == ""
+    ]
+    for workload, container in postgres_containers(objects):
+        pgdata = plain_env(container).get("PGDATA", "/var/lib/postgresql/data")
+        mount = _mount_of(container, pgdata)
+        where = f"{kind_name(workload)}: PGDATA {pgdata}"
+        if mount is None:
+            problems.append(f"{where} is on no volume: the data goes with the container")
+        elif not _persists(workload, mount):
+            problems.append(f"{where} is on volume {mount}, which is no PersistentVolumeClaim")
+    return problems
+
+
+def _mount_of(container: Obj, path: str) -> str | None:
+    """The volume holding ``path`` in the container: the deepest mount at or above it."""
+    mounts = [
+        m
+        for m in container.get("volumeMounts") or []
+        if f"{path}/".startswith(f"{str(m['mountPath']).rstrip('/')}/")
+    ]
+    deepest = max(mounts, key=lambda m: len(m["mountPath"]), default=None)
+    return None if deepest is None else str(deepest["name"])
+
+
+def _persists(workload: Obj, volume: str) -> bool:
+    """Whether the pod's volume is a claim: a volumeClaimTemplate of that name (which wins over
+    a pod volume of the same name) or a persistentVolumeClaim volume."""
+    templates = workload["spec"].get("volumeClaimTemplates") or []
+    if any(t["metadata"]["name"] == volume for t in templates):
+        return True
+    return any(
+        v["name"] == volume and "persistentVolumeClaim" in v
+        for v in pod_spec(workload).get("volumes") or []
+    )
+
+
+def role_problems(objects: list[Obj]) -> list[str]:
+    """Each app's credentials reach only its own data. Every state.postgresql Component logs in
+    as the role named like its database; no two share a role, a database or a password Secret;
+    each serves one app; its password Secret is the one the server gives that role
+    (<ROLE>_PASSWORD); and the server's init script creates the role, its database owned by it,
+    and revokes PUBLIC's access to that database (by default any role may connect to any)."""
+    problems = []
+    seen: dict[str, dict[object, str]] = {"user": {}, "database": {}, "password Secret": {}}
+    for component in postgres_components(objects):
+        where, fields = kind_name(component), component_fields(component)
+        user, database, secret = fields.get("user"), fields.get("database"), fields.get("password")
+        secret_name = secret[0] if isinstance(secret, tuple) else None
+        if not user or user != database:
+            problems.append(f"{where}: user {user} must be its database {database}")
+        scopes = component.get("scopes") or []
+        if len(scopes) != 1:
+            problems.append(f"{where}: scoped to {scopes}; a role's store serves one app")
+        for what, value in (
+            ("user", user),
+            ("database", database),
+            ("password Secret", secret_name),
+        ):
+            if value in seen[what]:
+                problems.append(f"{where}: {what} {value} is {seen[what][value]}'s too")
+            seen[what].setdefault(value, where)
+        server = _postgres_server(objects, component)
+        if server is None or not isinstance(user, str):
+            continue  # endpoint_problems and the user check above say why
+        workload, container = server
+        variable = f"{user.upper()}_PASSWORD"  # what the init script reads (psql getenv)
+        given = _env_secrets(container, variable)
+        if given != [secret]:
+            problems.append(
+                f"{where}: its password is Secret {secret_name}, but {kind_name(workload)} gives "
+                f"role {user} {[name for name, _ in given]} ({variable})"
+            )
+        problems += [f"{where}: {gap}" for gap in _init_gaps(objects, workload, container, user)]
+    return problems
+
+
+def _env_secrets(container: Obj, variable: str) -> list[tuple[str, str]]:
+    """The (Secret, key) each definition of ``variable`` in the container's env reads."""
+    refs = [
+        (var.get("valueFrom") or {}).get("secretKeyRef") or {}
+        for var in container.get("env") or []
+        if var["name"] == variable
+    ]
+    return [(str(r.get("name")), str(r.get("key"))) for r in refs]
+
+
+def _postgres_server(objects: list[Obj], component: Obj) -> tuple[Obj, Obj] | None:
+    """The workload and container the Component's host and port reach."""
+    target = host_target(objects, *postgres_address(component))
+    if isinstance(target, str):
+        return None
+    workload, port = target
+    for container in pod_spec(workload)["containers"]:
+        if port in [p.get("containerPort") for p in container.get("ports") or []]:
+            return workload, container
+    return None
+
+
+def init_script(objects: list[Obj], workload: Obj, container: Obj) -> str:
+    """The text of the scripts the container's ConfigMaps put in /docker-entrypoint-initdb.d,
+    which the image runs once, on an empty data directory."""
+    volumes = {v["name"]: v for v in pod_spec(workload).get("volumes") or []}
+    maps = {m["metadata"]["name"]: m for m in of_kind(objects, "ConfigMap")}
+    texts = []
+    for mount in container.get("volumeMounts") or []:
+        if str(mount["mountPath"]).rstrip("/") != INIT_DIR:
+            continue
+        name = (volumes.get(mount["name"], {}).get("configMap") or {}).get("name")
+        data = (maps.get(str(name)) or {}).get("data") or {}
+        texts += [str(data[key]) for key in sorted(data)]
+    return "\n".join(texts)
+
+
+def unrolled(script: str) -> str:
+    """The script with each `for VAR in A B ...; do BODY done` loop written out once per
+    name, the name put in for $VAR, ${VAR} and psql's :"VAR" and :'VAR'."""
+
+    def expand(loop: re.Match[str]) -> str:
+        var, names, body = loop[1], loop[2].split(), loop[3]
+        uses = re.compile(rf"\$\{{{var}\}}|\${var}\b|:\"{var}\"|:'{var}'")
+        return "\n".join(uses.sub(name, body) for name in names)
+
+    loop = re.compile(r"^\s*for (\w+) in ([^;\n]*);\s*do\b(.*?)^\s*done\b", re.M | re.S)
+    return loop.sub(expand, script)
+
+
+def _init_gaps(objects: list[Obj], workload: Obj, container: Obj, role: str) -> list[str]:
+    sql = unrolled(init_script(objects, workload, container))
+    name = rf'"?{re.escape(role)}"?(?!\w)'
+    wanted = {
+        f"creates login role {role}": (
+            rf"CREATE\s+USER\s+{name}|CREATE\s+ROLE\s+{name}[^;]*\bLOGIN\b"
+        ),
+        f"creates database {role} owned by it": (
+            rf"CREATE\s+DATABASE\s+{name}[^;]*\bOWNER\s*=?\s*{name}"
+        ),
+        f"revokes PUBLIC's CONNECT on database {role}": (
+            rf"REVOKE\s+(ALL(\s+PRIVILEGES)?|CONNECT)\s+ON\s+DATABASE\s+{name}\s+FROM\s+PUBLIC\b"
+        ),
+    }
+    where = f"the init script of {kind_name(workload)}"
+    return [f"{where} never {what}" for what, rx in wanted.items() if not re.search(rx, sql, re.I)]
+
+
+# --- the local cluster --------------------------------------------------------------------------
+
+# Dapr chart values that keep the scheduler's etcd or placement's Raft log in memory, so
+# reminders, workflow timers and placement tables go with a restart of their pods.
+IN_MEMORY = ("inMemoryStorage", "forceInMemoryLog")
+DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
+
+
+def dapr_values_problems(values: Obj, chart: Obj) -> list[str]:
+    """deploy/local-cluster/dapr-values.yaml keeps the chart's persistent storage (nothing in
+    memory), and sets only keys the chart has: Helm ignores a misspelt key without a word."""
+    problems = []
+    for path, value in _leaves(values):
+        if path[-1] in IN_MEMORY and value in (True, "true"):
+            problems.append(f"dapr-values.yaml: {'.'.join(path)}: true loses state on restart")
+        node: Any = chart
+        for key in path:
+            if not isinstance(node, dict):
+                break
+            if key not in node:
+                problems.append(f"dapr-values.yaml: {'.'.join(path)} is no value of the chart")
+                break
+            node = node[key]
+    return problems
+
+
+def _leaves(node: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    if not isinstance(node, dict) or not node:
+        return [(path, node)]
+    return [leaf for key, value in node.items() for leaf in _leaves(value, (*path, str(key)))]
+
+
+def storage_class_problems(objects: list[Obj]) -> list[str]:
+    """local-path-storage.yaml makes exactly one default StorageClass: the claims that name no
+    class (postgres's, Dapr's scheduler and placement) need one, and with two Kubernetes picks
+    the newest."""
+    defaults = [
+        kind_name(c)
+        for c in of_kind(objects, "StorageClass")
+        if (c["metadata"].get("annotations") or {}).get(DEFAULT_CLASS) == "true"
+    ]
+    if len(defaults) != 1:
+        return [f'expected exactly one StorageClass with {DEFAULT_CLASS}: "true", got {defaults}']
+    return []
 
 
 # --- images -----------------------------------------------------------------------------------

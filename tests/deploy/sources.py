@@ -44,10 +44,14 @@ K8S = ROOT / "deploy" / "k8s"
 BASE = K8S / "base"
 DEV = K8S / "overlays" / "dev"
 DAPR_KINDS = frozenset({"Component", "Configuration", "Resiliency"})
+# The kinds that run pods from a template: each gets the same checks.
+WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 DAPR_API_VERSION = "dapr.io/v1alpha1"
 KUBERNETES_VERSION = "1.32"
 # The one Dockerfile of the three images; the build arg SERVICE picks the service.
 DOCKERFILE = ROOT / "services" / "Dockerfile"
+LOCAL_CLUSTER = ROOT / "deploy" / "local-cluster"
+IMAGES_SCRIPT = ROOT / "scripts" / "cluster" / "images.sh"
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,17 @@ def kind_name(obj: Obj) -> str:
 
 def of_kind(objects: list[Obj], kind: str) -> list[Obj]:
     return [o for o in objects if o.get("kind") == kind]
+
+
+def workloads(objects: list[Obj]) -> list[Obj]:
+    return [o for o in objects if o.get("kind") in WORKLOAD_KINDS]
+
+
+def containers(workload: Obj) -> list[Obj]:
+    """Every container of the workload's pods, init containers too."""
+    spec = pod_spec(workload)
+    found: list[Obj] = spec["containers"] + (spec.get("initContainers") or [])
+    return found
 
 
 def pod_spec(obj: Obj) -> Obj:
@@ -160,6 +175,38 @@ def hook_commands(config: Obj) -> list[str]:
     """The shell text of every host hook skaffold runs before deploying."""
     hooks = config.get("deploy", {}).get("kubectl", {}).get("hooks", {}).get("before") or []
     return [" ".join(h["host"]["command"]) for h in hooks if "host" in h]
+
+
+# --- the local cluster -----------------------------------------------------------------------
+
+
+def load_yaml_all(path: Path) -> list[Obj]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def chart_values(chart: Path) -> Obj:
+    """The values a Helm chart and its subcharts take, as one tree: each subchart's under its
+    name, as a parent chart's values file sets them."""
+    values: Obj = yaml.safe_load((chart / "values.yaml").read_text()) or {}
+    for sub in sorted((chart / "charts").glob("*/values.yaml")):
+        values.setdefault(sub.parent.name, {}).update(yaml.safe_load(sub.read_text()) or {})
+    return values
+
+
+def shell_assignment(script: str, name: str, root: Path = ROOT) -> str | None:
+    """What bash makes of the script's ``name=...`` line, run on its own with ``$root`` set as
+    the script sets it (the repo root), or None if there is no such line."""
+    line = re.search(rf"^{name}=.*$", script, re.M)
+    if line is None:
+        return None
+    result = subprocess.run(
+        ["bash", "-c", f'set -euo pipefail\n{line[0]}\nprintf %s "${name}"'],
+        env={"PATH": os.environ.get("PATH", ""), "root": str(root)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stdout if result.returncode == 0 else None
 
 
 # --- the Dockerfile --------------------------------------------------------------------------

@@ -44,6 +44,7 @@ PAY = "base/payment.yaml"
 COMPONENTS = "base/dapr-components.yaml"
 CONFIGS = "base/dapr-configurations.yaml"
 RESILIENCY = "base/dapr-resiliency.yaml"
+POSTGRES = "base/postgres.yaml"
 STARTUP = "startupProbe:\n            httpGet:\n              path: /inventory"
 ZIPKIN = "http://zipkin.dapr-order-processing.svc.cluster.local:9411/api/v2/spans"
 
@@ -150,15 +151,41 @@ ZIPKIN = "http://zipkin.dapr-order-processing.svc.cluster.local:9411/api/v2/span
         ),
         pytest.param(
             "endpoints",
-            (INV, ZIPKIN, ZIPKIN.replace("zipkin.", "redis.").replace(":9411", ":6379")),
-            "reaches ['redis:7.2.10-alpine'], not openzipkin/zipkin:*",
+            (INV, ZIPKIN, ZIPKIN.replace("zipkin.", "postgres.").replace(":9411", ":5432")),
+            "reaches ['postgres:15.20-bookworm'], not openzipkin/zipkin:*",
             id="app-zipkin-endpoint",
         ),
         pytest.param(
             "endpoints",
-            (COMPONENTS, "svc.cluster.local:6379", "svc.cluster.local:6380"),
-            "Service redis has no port 6380",
-            id="redis-host",
+            (COMPONENTS, 'value: "5432"', 'value: "5433"'),
+            "Component/workflowstore: postgres.dapr-order-processing.svc.cluster.local:5433: "
+            "Service postgres has no port 5433",
+            id="postgres-port",
+        ),
+        pytest.param(
+            "endpoints",
+            (
+                COMPONENTS,
+                "value: postgres.dapr-order-processing.svc",
+                "value: postgres.default.svc",
+            ),
+            "Component/workflowstore: postgres.default.svc.cluster.local:5432: postgres.default."
+            "svc.cluster.local is not a Service name in namespace dapr-order-processing",
+            id="postgres-host-namespace",
+        ),
+        pytest.param(
+            "endpoints",
+            (
+                COMPONENTS,
+                "value: postgres.dapr-order-processing",
+                "value: zipkin.dapr-order-processing",
+                COMPONENTS,
+                'value: "5432"',
+                'value: "9411"',
+            ),
+            "Component/workflowstore: zipkin.dapr-order-processing.svc.cluster.local:9411 reaches "
+            "['openzipkin/zipkin:3.6.1'], not postgres:*",
+            id="postgres-host-reaches-another-image",
         ),
         pytest.param(
             "probes",
@@ -243,7 +270,7 @@ ZIPKIN = "http://zipkin.dapr-order-processing.svc.cluster.local:9411/api/v2/span
     ],
 )
 def test_cross_reference_fails_on(
-    broken: Broken, check: str, edit: tuple[str, str, str], problem: str
+    broken: Broken, check: str, edit: tuple[str, ...], problem: str
 ) -> None:
     problems = OBJECT_CHECKS[check](broken(*edit))
     assert any(problem in p for p in problems), problems
@@ -347,11 +374,17 @@ def test_nothing_secret_is_written_down(
         pytest.param(
             (
                 COMPONENTS,
-                "      secretKeyRef:\n        name: redis\n        key: password\n",
+                "      secretKeyRef:\n        name: postgres-order-processor\n"
+                "        key: password\n",
                 "      value: hunter2\n",
             ),
-            "Component/workflowstore: redisPassword must come from a secretKeyRef",
+            "Component/workflowstore: password must come from a secretKeyRef",
             id="plaintext-component-password",
+        ),
+        pytest.param(
+            (COMPONENTS, '"sslmode=disable connect_timeout=10"', '"sslmode=disable password=x"'),
+            "Component/workflowstore: connectionString holds a literal password",
+            id="password-in-a-connection-string",
         ),
         pytest.param(
             (
@@ -364,14 +397,38 @@ def test_nothing_secret_is_written_down(
             id="plaintext-env-token",
         ),
         pytest.param(
-            ("base/redis.yaml", '"$(REDIS_PASSWORD)"', '"hunter2"'),
-            "--requirepass takes a literal value",
+            (
+                POSTGRES,
+                "            - postgres\n",
+                "            - postgres\n            - --password\n            - hunter2\n",
+            ),
+            "StatefulSet/postgres: --password takes a literal value; use $(VAR) from a Secret",
             id="plaintext-argument",
         ),
         pytest.param(
             (OP, 'dapr.io/api-token-secret: "dapr-api-token"', 'dapr.io/api-token-secret: "t"'),
             "Secret t (key token) is used but skaffold's before-deploy hook does not create it",
             id="secret-nobody-creates",
+        ),
+        pytest.param(
+            (COMPONENTS, "name: postgres-payment\n", "name: postgres-payments\n"),
+            "Secret postgres-payments (key password) is used but skaffold's before-deploy hook",
+            id="component-secret-nobody-creates",
+        ),
+        pytest.param(
+            (
+                COMPONENTS,
+                "    - name: user\n      value: inventory\n",
+                "    - name: user\n      secretKeyRef:\n        name: inventory-user\n"
+                "        key: user\n",
+            ),
+            "Secret inventory-user (key user) is used but skaffold's before-deploy hook",
+            id="any-component-field-from-a-secret-nobody-creates",
+        ),
+        pytest.param(
+            (POSTGRES, "name: postgres-inventory\n", "name: postgres-inventroy\n"),
+            "Secret postgres-inventroy (key password) is used but skaffold's before-deploy hook",
+            id="statefulset-env-secret-nobody-creates",
         ),
     ],
 )
@@ -380,6 +437,16 @@ def test_secret_check_fails_on(
 ) -> None:
     problems = checks.secret_problems(broken(*edit), skaffold_config)
     assert any(problem in p for p in problems), problems
+
+
+def test_secret_check_fails_when_the_hook_forgets_a_secret(
+    base: list[Obj], skaffold_with: Callable[[str, str], Obj]
+) -> None:
+    config = skaffold_with("                ensure_secret postgres-payment password\n", "")
+    assert (
+        "Secret postgres-payment (key password) is used but skaffold's before-deploy hook does "
+        "not create it"
+    ) in checks.secret_problems(base, config)
 
 
 def test_secret_check_fails_on_a_hook_for_another_namespace(
@@ -406,13 +473,38 @@ def test_every_pod_is_hardened(base: list[Obj], dev: list[Obj]) -> None:
             id="writable-root",
         ),
         pytest.param(
+            (POSTGRES, "allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true"),
+            "StatefulSet/postgres: container postgres: needs allowPrivilegeEscalation false",
+            id="statefulset-privilege-escalation",
+        ),
+        pytest.param(
+            (POSTGRES, "runAsNonRoot: true", "runAsNonRoot: false"),
+            "StatefulSet/postgres: needs runAsNonRoot",
+            id="statefulset-may-run-as-root",
+        ),
+        pytest.param(
+            (POSTGRES, "type: RuntimeDefault", "type: Unconfined"),
+            "StatefulSet/postgres: needs seccompProfile RuntimeDefault",
+            id="statefulset-seccomp",
+        ),
+        pytest.param(
+            (POSTGRES, "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false"),
+            "StatefulSet/postgres: container postgres: needs readOnlyRootFilesystem True",
+            id="statefulset-writable-root",
+        ),
+        pytest.param(
+            (POSTGRES, 'drop: ["ALL"]', 'drop: ["NET_RAW"]'),
+            "StatefulSet/postgres: container postgres: needs capabilities.drop [ALL]",
+            id="statefulset-capabilities",
+        ),
+        pytest.param(
             (
-                "base/redis.yaml",
-                "allowPrivilegeEscalation: false",
-                "allowPrivilegeEscalation: true",
+                POSTGRES,
+                "      automountServiceAccountToken: false\n      enableServiceLinks",
+                "      automountServiceAccountToken: true\n      enableServiceLinks",
             ),
-            "Deployment/redis: container redis: needs allowPrivilegeEscalation false",
-            id="privilege-escalation",
+            "StatefulSet/postgres: needs automountServiceAccountToken false",
+            id="statefulset-api-token",
         ),
         pytest.param(
             (PAY, "runAsUser: 10001", "runAsUser: 0"),

@@ -5,6 +5,7 @@ check is then shown to fail on a copy broken the way a cluster would refuse it."
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -14,8 +15,8 @@ from tests.deploy.checks import (
     kubernetes_problems,
     skaffold_problems,
 )
-from tests.deploy.conftest import Broken
-from tests.deploy.sources import DAPR_KINDS, Obj, RenderError
+from tests.deploy.conftest import Broken, replace_once
+from tests.deploy.sources import DAPR_KINDS, LOCAL_CLUSTER, Obj, RenderError, load_yaml_all
 
 OVERLAYS = ["base", "dev"]
 
@@ -28,7 +29,8 @@ def overlay(request: pytest.FixtureRequest, name: str) -> list[Obj]:
 def test_kustomize_renders_every_kind_we_deploy(base: list[Obj], dev: list[Obj]) -> None:
     for objects in (base, dev):
         kinds = {o["kind"] for o in objects}
-        assert {"Deployment", "Service", "ServiceAccount", *DAPR_KINDS} <= kinds
+        wanted = {"Deployment", "StatefulSet", "ConfigMap", "Service", "ServiceAccount"}
+        assert wanted | DAPR_KINDS <= kinds
 
 
 def test_kustomize_refuses_a_missing_resource(broken: Broken) -> None:
@@ -68,11 +70,18 @@ def test_every_kubernetes_object_passes_kubernetes_1_32_strict(
             id="unknown-field",
         ),
         pytest.param(
-            "base/redis.yaml",
-            "apiVersion: apps/v1\nkind: Deployment",
-            "apiVersion: apps/v1beta1\nkind: Deployment",
-            "no Kubernetes 1.32 schema for apps/v1beta1 Deployment, and not a Dapr resource",
+            "base/postgres.yaml",
+            "apiVersion: apps/v1\nkind: StatefulSet",
+            "apiVersion: apps/v1beta1\nkind: StatefulSet",
+            "no Kubernetes 1.32 schema for apps/v1beta1 StatefulSet, and not a Dapr resource",
             id="not-in-1.32",
+        ),
+        pytest.param(
+            "base/postgres.yaml",
+            'accessModes: ["ReadWriteOnce"]',
+            'accessModes: ["ReadWriteOnce"]\n        storageClass: fast',
+            "'storageClass' was unexpected",
+            id="volume-claim-template-field",
         ),
     ],
 )
@@ -81,6 +90,21 @@ def test_kubernetes_schema_check_fails_on(
 ) -> None:
     problems = kubernetes_problems(broken(file, old, new))
     assert any(problem in p for p in problems), problems
+
+
+@pytest.mark.parametrize("file", ["coredns.yaml", "local-path-storage.yaml"])
+def test_local_cluster_manifests_pass_kubernetes_1_32_strict(file: str) -> None:
+    """What scripts/cluster/up.sh applies besides deploy/k8s: its image placeholders are
+    strings, so the files validate as they are."""
+    assert kubernetes_problems(load_yaml_all(LOCAL_CLUSTER / file)) == []
+
+
+def test_local_cluster_schema_check_fails_on_an_unknown_field(tmp_path: Path) -> None:
+    source = LOCAL_CLUSTER / "local-path-storage.yaml"
+    copy = tmp_path / source.name
+    copy.write_text(replace_once(source.read_text(), "volumeBindingMode:", "bindingMode:"))
+    problems = kubernetes_problems(load_yaml_all(copy))
+    assert any("'bindingMode' was unexpected" in p for p in problems), problems
 
 
 @pytest.mark.parametrize("name", OVERLAYS)
@@ -95,7 +119,7 @@ def test_every_dapr_resource_passes_its_dapr_crd(
     [
         pytest.param(
             "base/dapr-components.yaml",
-            "  version: v1\n",
+            "  version: v2\n",
             "",
             "Component/workflowstore: spec: 'version' is a required property",
             id="missing-crd-field",

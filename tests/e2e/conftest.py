@@ -48,8 +48,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
-    # cluster-run's Ctrl-C deletes the deployment the other tests share: its tests go last.
-    items.sort(key=lambda item: item.path.name == "test_cluster_run.py")
+    # The faults go after the tests that read the deployment as deployed (the rolling update
+    # leaves a changed image), and cluster-run's Ctrl-C deletes the deployment the others
+    # share: its tests go last.
+    last = {"test_faults.py": 1, "test_cluster_run.py": 2}
+    items.sort(key=lambda item: last.get(item.path.name, 0))
 
 
 @pytest.hookimpl(hookwrapper=True)

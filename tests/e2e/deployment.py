@@ -5,6 +5,7 @@ path, through scripts/cluster/skaffold_run.py), and reached as users reach it: t
 from __future__ import annotations
 
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,34 +21,68 @@ APPS = ("order-processor", "inventory", "payment")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class Cluster:
-    """The deployment's order API and Zipkin, each through its own `kubectl port-forward`."""
+class Forward:
+    """`kubectl port-forward` to a Service on a fixed local port, started again whenever it
+    ends, as skaffold and `make cluster-run` keep theirs: a forward to a Service sticks to one
+    pod and ends with it (a rollout, a deleted pod, the node's power loss)."""
 
-    def __init__(self) -> None:
-        self.forwards: dict[str, subprocess.Popen[bytes]] = {}
-        self.api = httpx.Client(base_url=self._forward("order-processor", 80), timeout=10)
-        self.zipkin = httpx.Client(base_url=self._forward("zipkin", 9411), timeout=10)
+    def __init__(self, service: str, port: int) -> None:
+        self.service, self.port, self.local = service, port, free_port()
+        self.restarts = 0
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._start()
+        threading.Thread(target=self._keep_up, daemon=True).start()
 
-    def _forward(self, service: str, port: int) -> str:
-        local = free_port()
-        self.forwards[service] = subprocess.Popen(
-            ["kubectl", "-n", NAMESPACE, "port-forward", f"service/{service}", f"{local}:{port}"],
-            stdout=subprocess.DEVNULL,
-        )
-        return f"http://127.0.0.1:{local}"
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.local}"
+
+    def _start(self) -> None:
+        self._process = subprocess.Popen(
+            ["kubectl", "-n", NAMESPACE, "port-forward", f"service/{self.service}",
+             f"{self.local}:{self.port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    def _keep_up(self) -> None:
+        while not self._stopping.wait(0.2):
+            if self._process is not None and self._process.poll() is not None:
+                self.restarts += 1
+                self._start()
+
+    def replace(self) -> None:
+        """A new forward now, to a pod the Service selects now (after a rollout)."""
+        if self._process is not None:
+            self._process.terminate()
 
     def close(self) -> None:
-        for process in self.forwards.values():
-            process.terminate()
-            process.wait(timeout=10)
+        self._stopping.set()
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
 
-    def wait_ready(self) -> None:
+
+class Cluster:
+    """The deployment's order API and Zipkin, each through its own kept `kubectl port-forward`."""
+
+    def __init__(self) -> None:
+        self.forwards = {"order-processor": Forward("order-processor", 80),
+                         "zipkin": Forward("zipkin", 9411)}  # fmt: skip
+        self.api = httpx.Client(base_url=self.forwards["order-processor"].url, timeout=10)
+        self.zipkin = httpx.Client(base_url=self.forwards["zipkin"].url, timeout=10)
+
+    def close(self) -> None:
+        for forward in self.forwards.values():
+            forward.close()
+
+    def wait_ready(self, deadline_s: float = 180) -> None:
         api, zipkin = (
             str(self.api.base_url.join("/readyz")),
             str(self.zipkin.base_url.join("/health")),
         )
-        wait_until(lambda: answers(api), deadline_s=180, what="the order API")
-        wait_until(lambda: answers(zipkin), deadline_s=180, what="Zipkin")
+        wait_until(lambda: answers(api), deadline_s=deadline_s, what="the order API")
+        wait_until(lambda: answers(zipkin), deadline_s=deadline_s, what="Zipkin")
 
     @contextmanager
     def order_processor_env(self, name: str, value: str) -> Iterator[None]:
@@ -61,12 +96,13 @@ class Cluster:
     def _roll_out_order_processor(self, env: str) -> None:
         deployment = "deployment/order-processor"
         kubectl("-n", NAMESPACE, "set", "env", deployment, "-c", "order-processor", env)
-        kubectl("-n", NAMESPACE, "rollout", "status", deployment, "--timeout=300s", timeout=310)
-        # A forward to a Service sticks to the pod it found, and that pod is gone.
-        gone = self.forwards.pop("order-processor")
-        gone.terminate()
-        gone.wait(timeout=10)
-        self.api.base_url = httpx.URL(self._forward("order-processor", 80))
+        self.wait_rolled_out(deployment)
+
+    def wait_rolled_out(self, workload: str, namespace: str = NAMESPACE) -> None:
+        """Until the workload's new pods are Ready and its old ones gone; then until the API
+        answers through its (kept) forward."""
+        kubectl("-n", namespace, "rollout", "status", workload, "--timeout=300s", timeout=310)
+        self.forwards["order-processor"].replace()
         self.wait_ready()
 
     def payment(self, order_id: str) -> dict[str, Any] | None:

@@ -8,6 +8,7 @@ These run last in the session (conftest.py orders them): cluster-run takes local
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -111,6 +112,23 @@ def test_a_saved_module_is_served_within_seconds_without_a_new_image(
     report.record(f"dev loop: an edited module served {served_s:.1f} s after it was saved")
     assert "synced services/order-processor/order_processor/openapi.py" in cluster_run.printed()
     assert order_processor_pod() == pod_before  # no new pod, no new image, no restart
+
+
+def test_a_forward_that_ends_is_started_again(cluster_run: ClusterRun) -> None:
+    """As skaffold does: the forward's kubectl killed (as a refused request or a replaced pod
+    ends it), cluster-run starts it again and says so."""
+    [pid] = subprocess.run(
+        ["pgrep", "-f", "kubectl .*port-forward service/order-processor 8080:80$"],
+        capture_output=True, text=True, check=False,
+    ).stdout.split()  # fmt: skip
+    killed = time.monotonic()
+    os.kill(int(pid), signal.SIGKILL)
+    wait_until(lambda: answers(f"{API}/readyz"), deadline_s=30, what="the forward back")
+    back_s = time.monotonic() - killed
+    report.record(f"cluster-run: its order API forward killed, back in {back_s:.1f} s")
+    assert "the forward to service/order-processor ended (exit -9); starting it again" in (
+        cluster_run.printed()
+    )
 
 
 def test_ctrl_c_stops_the_forwards_and_deletes_the_deployment(cluster_run: ClusterRun) -> None:

@@ -8,6 +8,8 @@ import json
 import os
 import subprocess
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ import pytest
 from tests.e2e.deployment import APPS, NAMESPACE, ROOT, Cluster
 from tests.e2e.kube import exec_python, kubectl, kubectl_json, start_python_pod
 from tests.integration import report
-from tests.integration.harness import wait_until
+from tests.integration.harness import answers, free_port, wait_until
 
 
 def new_item() -> str:
@@ -269,3 +271,45 @@ def test_an_order_the_manager_never_decides_times_out(cluster: Cluster) -> None:
     assert done["result"] == {"processed": False, "reason": "approval_timeout", "total": 55000}
     assert cluster.stock(item) == 20
     assert cluster.payment(order_id) is None
+
+
+def test_refused_bodies_leave_the_port_forward_up() -> None:
+    """A plain client (urllib: no `Expect: 100-continue`) sends bodies the API refuses through
+    one `kubectl port-forward`, which ends for good if the app closes on a body still
+    arriving. Each gets its JSON 413, and the same forward serves /readyz after."""
+    local = free_port()
+    forward = subprocess.Popen(
+        ["kubectl", "-n", NAMESPACE, "port-forward", "service/order-processor", f"{local}:80"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: answers(f"http://127.0.0.1:{local}/readyz"), deadline_s=60,
+                   what="the port-forward")  # fmt: skip
+        sizes = [20_000 + i * (2_000_000 - 20_000) // 19 for i in range(20)]
+        answered = [_post_body(local, size) for size in sizes]
+        ready = urllib.request.urlopen(f"http://127.0.0.1:{local}/readyz", timeout=10).status
+        alive = forward.poll() is None
+    finally:
+        forward.terminate()
+        forward.wait(timeout=10)
+    report.record(
+        f"refused bodies: {len(sizes)} POSTs of {sizes[0] // 1000} KB to {sizes[-1] // 1000} KB "
+        f"through one port-forward: {Counter(status for status, _ in answered)}; then /readyz "
+        f"{ready}, forward {'up' if alive else 'gone'}"
+    )
+    assert [status for status, _ in answered] == [413] * len(sizes)
+    assert all(body.get("error") for _, body in answered), answered
+    assert ready == 200
+    assert alive
+
+
+def _post_body(port: int, size: int) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/orders", data=b"x" * size, method="POST",
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
