@@ -313,3 +313,25 @@ def _post_body(port: int, size: int) -> tuple[int, dict[str, Any]]:
             return answer.status, json.loads(answer.read())
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read())
+
+
+ROLES = ("order_processor", "inventory", "payment")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_services_role_reaches_only_its_own_database(cluster: Cluster, role: str) -> None:
+    """With its own password (from its own Secret, as its sidecar has it), a service's role
+    connects to its own database and to no other, the superuser's included."""
+    reached = {}
+    for database in (*ROLES, "postgres"):
+        probe = subprocess.run(
+            ["kubectl", "-n", NAMESPACE, "exec", "postgres-0", "--", "sh", "-c",
+             f'PGPASSWORD="${role.upper()}_PASSWORD" psql -h 127.0.0.1 -U {role} -d {database} '
+             '-tAc "select current_user"'],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        reached[database] = probe.returncode == 0 and probe.stdout.strip() == role
+        if database != role:
+            assert "User does not have CONNECT privilege" in probe.stderr, probe.stderr
+    report.record(f"postgres: role {role} reaches {[db for db, ok in reached.items() if ok]}")
+    assert reached == {database: database == role for database in reached}
