@@ -273,7 +273,7 @@ def test_an_order_the_manager_never_decides_times_out(cluster: Cluster) -> None:
     assert cluster.payment(order_id) is None
 
 
-def test_refused_bodies_leave_the_port_forward_up() -> None:
+def test_refused_bodies_leave_the_port_forward_up(cluster: Cluster) -> None:
     """A plain client (urllib: no `Expect: 100-continue`) sends bodies the API refuses through
     one `kubectl port-forward`, which ends for good if the app closes on a body still
     arriving. Each gets its JSON 413, and the same forward serves /readyz after."""
