@@ -346,7 +346,8 @@ def test_order_processors_sidecar_dying_alone_loses_no_order(cluster: Cluster) -
     book = Book(cluster, small=8, waiting=1)
     waiting = book.waiting(1)
     before = container_restarts("order-processor")
-    daprd = subprocess.run(["pgrep", "-f", "daprd.*--app-id order-processor"],
+    # The pod's daprd (its binary is /daprd in the container), not one of a local test run.
+    daprd = subprocess.run(["pgrep", "-f", "^/daprd .*--app-id order-processor( |$)"],
                            capture_output=True, text=True, check=False).stdout.split()  # fmt: skip
     assert len(daprd) == 1, daprd
     book.place(8, 1)
