@@ -208,13 +208,18 @@ def test_the_apiserver_accepts_every_manifest(cluster: Cluster, path: str) -> No
 def test_probes_and_health_checks_leave_no_trace(cluster: Cluster) -> None:
     """kubelet's probes (every 2 to 10 s a pod) and each sidecar's app health check (every
     5 s) must start no trace: they would push the orders out of Zipkin's listing."""
-    pods = kubectl_json(
-        "-n", NAMESPACE, "get", "pods", "-l", "app in (order-processor,inventory,payment)"
-    )
-    youngest_s = min(time.time() - _timestamp(pod["status"]["startTime"]) for pod in pods["items"])
-    assert youngest_s > 30, "the pods are too young to have been probed a few times yet"
+
+    def youngest_s() -> float:
+        pods = kubectl_json(
+            "-n", NAMESPACE, "get", "pods", "-l", "app in (order-processor,inventory,payment)"
+        )
+        return min(time.time() - _timestamp(pod["status"]["startTime"]) for pod in pods["items"])
+
+    # Until every pod has been probed a few times (a deploy that just rolled a pod out).
+    wait_until(lambda: youngest_s() > 30, deadline_s=60, what="pods probed for 30 s")
+    lookback_s = youngest_s()
     traces = cluster.zipkin.get(
-        "/api/v2/traces", params={"lookback": int(youngest_s * 1000), "limit": 100_000}
+        "/api/v2/traces", params={"lookback": int(lookback_s * 1000), "limit": 100_000}
     ).json()
     roots = Counter(
         (span["localEndpoint"]["serviceName"], span["name"])
@@ -223,7 +228,7 @@ def test_probes_and_health_checks_leave_no_trace(cluster: Cluster) -> None:
         if not span.get("parentId")
     )
     report.record(
-        f"trace noise: {len(traces)} traces in the {youngest_s:.0f} s since the pods started, "
+        f"trace noise: {len(traces)} traces in the {lookback_s:.0f} s since the pods started, "
         f"{sum(roots.values())} roots, none a probe: {dict(roots)}"
     )
     assert roots
