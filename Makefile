@@ -18,8 +18,11 @@ export DAPR_SCHEDULER_HOST_ADDRESS_DNS_A ?= 127.0.0.1:50006
 # it. Made once per machine, outside the repo; daprd and the apps inherit it. The other token
 # (DAPR_API_TOKEN, app -> sidecar) is on in the tests and on Kubernetes but off here: the 1.12
 # CLI reads each sidecar's metadata without one, and `dapr stop -f .` would stop nothing.
+# Beside it, the order API's role tokens (README "Roles"): order-processor does not start
+# without them, and the README's steps and orderctl read them from the same file.
 DAPR_LOCAL_STATE ?= $(HOME)/.local/state/dapr-order-processing
 TOKENS := $(DAPR_LOCAL_STATE)/tokens.env
+TOKEN_NAMES := APP_API_TOKEN CUSTOMER_API_TOKEN OPERATOR_API_TOKEN MANAGER_API_TOKEN
 
 UV_VERSION := 0.13.8
 UV := uv
@@ -30,17 +33,24 @@ help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 .PHONY: run
-run: setup up $(TOKENS) ## Set up everything, then run the three services with `dapr run -f .`
+run: setup up tokens ## Set up everything, then run the three services with `dapr run -f .`
 	set -a && . $(TOKENS) && set +a && dapr run -f .
 
 .PHONY: stop
 stop: ## Stop what `make run` started: the three apps and their sidecars (`dapr stop -f .`)
 	dapr stop -f .
 
-$(TOKENS):
-	@mkdir -p $(@D)
-	@umask 077 && python3 -c 'import secrets; print(f"APP_API_TOKEN={secrets.token_hex(32)}")' > $@
-	@echo "wrote $@"
+# Each token is made once; a file an older version made gets the ones it lacks, and the
+# tokens it has stay as they are.
+.PHONY: tokens
+tokens: ## Make this machine's tokens once (tokens.env), adding any the file lacks
+	@mkdir -p $(dir $(TOKENS))
+	@umask 077 && touch $(TOKENS) && [ -z "$$(tail -c1 $(TOKENS))" ] || echo >> $(TOKENS)
+	@for name in $(TOKEN_NAMES); do \
+	  grep -q "^$$name=" $(TOKENS) && continue; \
+	  python3 -c 'import secrets, sys; print(f"{sys.argv[1]}={secrets.token_hex(32)}")' \
+	    "$$name" >> $(TOKENS) && echo "added $$name to $(TOKENS)"; \
+	done
 
 .PHONY: test
 test: setup up lint ## Set up everything, then run lint and the whole test suite

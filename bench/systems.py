@@ -17,6 +17,7 @@ answers some of our calls to `inventory` and `payment` (and we answer some of th
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import subprocess
 import sys
@@ -31,6 +32,7 @@ import httpx
 import yaml
 
 from bench.apps.ceiling import WORKFLOW_NAME as CEILING_WORKFLOW
+from contracts.roles import Role
 from tests.integration import system
 from tests.integration.harness import (
     answers,
@@ -104,6 +106,8 @@ class Target:
     startup: dict[str, float] = field(default_factory=dict)
     # The run's private app id of each app, by its usual name.
     app_ids: dict[str, str] = field(default_factory=dict)
+    # The order API's role tokens (ROLE_API_TOKEN variables), for the calls that need one.
+    tokens: dict[str, str] = field(default_factory=dict)
 
 
 def _sqlite_stores(
@@ -199,6 +203,7 @@ def ours(workdir: Path, layout: Layout, env: dict[str, str], suffix: str) -> Ite
             api_url=plan.apps["order-processor"].url,
             startup={"ready_s": ready_s, "first_order_s": first_order_s},
             app_ids=ids,
+            tokens={r.token_variable: plan.tokens[r.token_variable] for r in Role},
         )
 
 
@@ -238,7 +243,12 @@ def seed(workdir: Path, layout: Layout, env: dict[str, str], suffix: str) -> Ite
     resources = _sqlite_stores(
         layout, workdir / "resources", workdir / "state", app_id, actor_store_only=False
     )
-    tokens = {"DAPR_API_TOKEN": "bench-seed-dapr-token", "APP_API_TOKEN": "bench-seed-app-token"}
+    tokens = {
+        "DAPR_API_TOKEN": "bench-seed-dapr-token",
+        "APP_API_TOKEN": "bench-seed-app-token",
+        # order-processor's Settings need the order API's role tokens to start.
+        **{role.token_variable: secrets.token_hex(32) for role in Role},
+    }
     app_port = free_port()
     gunicorn = Path(sys.executable).parent / "gunicorn"
     command = [

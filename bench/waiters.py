@@ -34,9 +34,10 @@ def _status(pid: int, field: str) -> int:
     return 0
 
 
-async def _waiting_orders(client: httpx.AsyncClient, count: int) -> list[str]:
+async def _waiting_orders(client: httpx.AsyncClient, count: int, operator_token: str) -> list[str]:
     stock = {"quantity": 10_000, "unit_price": UNIT_PRICE}
-    response = await client.put(f"/inventory/{ITEM}", json=stock)
+    operator = {"Authorization": f"Bearer {operator_token}"}
+    response = await client.put(f"/inventory/{ITEM}", json=stock, headers=operator)
     response.raise_for_status()
     orders = []
     for _ in range(count):
@@ -97,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
 
         async def setup() -> list[str]:
             async with httpx.AsyncClient(base_url=target.api_url, timeout=60) as client:
-                return await _waiting_orders(client, args.orders)
+                return await _waiting_orders(
+                    client, args.orders, target.tokens["OPERATOR_API_TOKEN"]
+                )
 
         orders = asyncio.run(setup())
         print(f"{len(orders)} orders waiting for a manager; order-processor worker pid {worker}")

@@ -46,12 +46,13 @@ class BadRequest:
     def __str__(self) -> str:
         return f"{self.method} {self.path[:40]} {self.status}"
 
-    def send(self, client: FlaskClient) -> TestResponse:
+    def send(self, client: FlaskClient, headers: dict[str, str] | None = None) -> TestResponse:
         return client.open(
             self.path,
             method=self.method.upper(),
             data=raw_body(self.body),
             content_type="application/json",
+            headers=headers,
         )
 
     def assert_refused(self, response: TestResponse) -> None:

@@ -21,6 +21,7 @@ one source of what is built, deployed and forwarded:
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import io
 import json
@@ -43,6 +44,9 @@ REGISTRY = "127.0.0.1:5000"
 PYTHON_IMAGE = f"{REGISTRY}/local/python:3.11-bookworm"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 KUBE_CONTEXT = "dapr-local"
+NAMESPACE = "dapr-order-processing"  # fixed by deploy/k8s/base/kustomization.yaml
+CACHE = Path(os.environ.get("DAPR_LOCAL_CACHE", Path.home() / ".cache/dapr-order-processing"))
+STATE = Path(os.environ.get("DAPR_LOCAL_STATE", Path.home() / ".local/state/dapr-order-processing"))
 
 
 def say(message: str) -> None:
@@ -113,16 +117,12 @@ def input_digest(context: Path, dockerfile: Path, build_args: dict[str, str]) ->
 
 def buildah(*args: str) -> str:
     """buildah with its storage in the cluster's cache, as scripts/cluster/images.sh uses it."""
-    cache = Path(os.environ.get("DAPR_LOCAL_CACHE", Path.home() / ".cache/dapr-order-processing"))
-    state = Path(
-        os.environ.get("DAPR_LOCAL_STATE", Path.home() / ".local/state/dapr-order-processing")
-    )
     return run(
         "buildah",
         "--root",
-        str(cache / "cluster/images/buildah"),
+        str(CACHE / "cluster/images/buildah"),
         "--runroot",
-        str(state / "cluster/buildah-run"),
+        str(STATE / "cluster/buildah-run"),
         "--storage-driver",
         "overlay",
         *args,
@@ -178,6 +178,27 @@ def run_hooks(config: dict[str, Any]) -> None:
         command = hook["host"]["command"]
         run(*command, env={"SKAFFOLD_KUBE_CONTEXT": KUBE_CONTEXT})
     say(f"ran {len(hooks.get('before') or [])} before-deploy hook(s)")
+
+
+# The order API's role tokens, as the README's steps and orderctl read them (ORDER_API_TOKENS).
+ROLE_TOKENS = {"CUSTOMER_API_TOKEN": "customer-api-token",
+               "OPERATOR_API_TOKEN": "operator-api-token",
+               "MANAGER_API_TOKEN": "manager-api-token"}  # fmt: skip
+
+
+def write_role_tokens(namespace: str) -> Path:
+    """The cluster's role tokens (the Secrets the hook made) in a file of the user's only, so
+    `ORDER_API_TOKENS=<file>` points orderctl and the README's steps at this deployment."""
+    path = STATE / "cluster/tokens.env"
+    lines = []
+    for variable, secret in ROLE_TOKENS.items():
+        encoded = run("kubectl", "-n", namespace, "get", "secret", secret, "-o",
+                      "jsonpath={.data.token}")  # fmt: skip
+        lines.append(f"{variable}={base64.b64decode(encoded).decode()}\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text("".join(lines))
+    return path
 
 
 def render(config: dict[str, Any], tags: dict[str, str]) -> str:
@@ -345,6 +366,7 @@ def main() -> None:
     started = time.monotonic()
     tags = {artifact["image"]: build(artifact) for artifact in config["build"]["artifacts"]}
     run_hooks(config)
+    say(f"the order API's role tokens: ORDER_API_TOKENS={write_role_tokens(NAMESPACE)}")
     manifests = render(config, tags)
     deploy(manifests)
     say(f"deployed in {time.monotonic() - started:.0f} s")

@@ -46,6 +46,7 @@ from tests.deploy.sources import (
     app,
     bind_port,
     build_args,
+    container_env,
     containers,
     dapr_apps,
     dapr_yaml_app_ids,
@@ -115,7 +116,9 @@ def app_ids(objects: list[Obj]) -> set[str]:
 def called_app_ids(objects: list[Obj]) -> set[str]:
     """The app ids order-processor's code invokes, from its Settings under its manifest's env."""
     order = next(d for d in dapr_apps(objects) if d["metadata"]["name"] == "order-processor")
-    s = cast(OrderProcessorSettings, settings("order-processor", plain_env(app_container(order))))
+    s = cast(
+        OrderProcessorSettings, settings("order-processor", container_env(app_container(order)))
+    )
     return {s.inventory_app_id, s.payment_app_id}
 
 
@@ -302,7 +305,7 @@ def app_id_problems(objects: list[Obj]) -> list[str]:
         if name not in SERVICES:
             problems.append(f"{kind_name(deployment)} runs no known service")
             continue
-        code_id = settings(name, plain_env(container)).app_id
+        code_id = settings(name, container_env(container)).app_id
         if not (app_id == name == container["image"] == code_id):
             problems.append(
                 f"{kind_name(deployment)}: dapr.io/app-id {app_id}, image {container['image']} "
@@ -374,7 +377,7 @@ def scope_problems(objects: list[Obj]) -> list[str]:
     users = {"order-processor": _actor_stores(components)}
     for name in ("inventory", "payment"):
         deployment = next(d for d in dapr_apps(objects) if d["metadata"]["name"] == name)
-        app_settings = settings(name, plain_env(app_container(deployment)))
+        app_settings = settings(name, container_env(app_container(deployment)))
         store = cast(InventorySettings | PaymentSettings, app_settings).state_store
         users[name] = [store] if store in components else []
         if store not in components:
@@ -470,7 +473,7 @@ def port_problems(objects: list[Obj]) -> list[str]:
     for deployment in dapr_apps(objects):
         name = deployment["metadata"]["name"]
         container = app_container(deployment)
-        env = plain_env(container)
+        env = container_env(container)
         annotation = str(pod_annotations(deployment).get("dapr.io/app-port"))
         ports = {
             "dapr.io/app-port": int(annotation) if annotation.isdigit() else annotation,
@@ -702,7 +705,7 @@ def env_problems(objects: list[Obj]) -> list[str]:
                     "nor its gunicorn.conf.py"
                 )
         try:
-            parsed = settings(name, plain_env(container))
+            parsed = settings(name, container_env(container))
         except ValidationError as err:
             problems.append(f"{kind_name(deployment)}: env does not parse: {err}")
             continue
@@ -814,7 +817,7 @@ def _worst_case_problems(objects: list[Obj], where: str, policies: Obj, refs: Ob
         return [f"{where}: retry only 429 and 5xx (matching.httpStatusCodes), not {codes!r}"]
     worst = timeout * (retries + 1) + go_duration(retry["duration"]) * retries
     order = next(d for d in dapr_apps(objects) if d["metadata"]["name"] == "order-processor")
-    client = settings("order-processor", plain_env(app_container(order))).invoke_timeout_seconds
+    client = settings("order-processor", container_env(app_container(order))).invoke_timeout_seconds
     if worst >= client:
         return [
             f"{where}: the sidecar may retry for {worst:g} s, but order-processor's client "

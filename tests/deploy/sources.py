@@ -32,6 +32,7 @@ from packaging.markers import Marker
 import inventory
 import order_processor
 import payment
+from contracts.roles import Role
 from inventory.settings import Settings as InventorySettings
 from order_processor.settings import Settings as OrderProcessorSettings
 from payment.settings import Settings as PaymentSettings
@@ -135,6 +136,17 @@ def dapr_apps(objects: list[Obj]) -> list[Obj]:
 def plain_env(container: Obj) -> dict[str, str]:
     """The container's literal env values (secret references have no value here)."""
     return {e["name"]: str(e["value"]) for e in container.get("env") or [] if "value" in e}
+
+
+def container_env(container: Obj) -> dict[str, str]:
+    """The container's environment as the app sees it: the literal values, and for each value
+    from a Secret a stand-in that names it (distinct, and as long as a token must be)."""
+    env = plain_env(container)
+    for e in container.get("env") or []:
+        ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+        if ref:
+            env[e["name"]] = f"secret {ref['name']}/{ref['key']}".ljust(64, ".")
+    return env
 
 
 # --- skaffold.yaml --------------------------------------------------------------------------
@@ -507,7 +519,9 @@ def settings(service: str, env: dict[str, str]) -> ServiceSettings:
 def app(service: str, app_token: str | None = None) -> Flask:
     """The service's app as create_app() builds it, needing no sidecar; with ``app_token`` it
     refuses requests that lack the token its sidecar would add (APP_API_TOKEN)."""
-    with environment({"APP_API_TOKEN": app_token} if app_token else {}):
+    # The order API's role tokens, which the Deployment gives from Secrets.
+    env = {role.token_variable: f"{role} token".ljust(64, ".") for role in Role}
+    with environment({**env, **({"APP_API_TOKEN": app_token} if app_token else {})}):
         return SERVICES[service].create_app()
 
 

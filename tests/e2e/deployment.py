@@ -4,6 +4,7 @@ path, through scripts/cluster/skaffold_run.py), and reached as users reach it: t
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from contracts.roles import Role
 from tests.e2e.kube import kubectl
 from tests.integration.harness import answers, free_port, wait_until
 
@@ -63,10 +65,22 @@ class Forward:
             self._process.wait(timeout=10)
 
 
+def role_tokens() -> dict[Role, str]:
+    """The order API's role tokens, from the Secrets skaffold's hook made."""
+    tokens = {}
+    for role in Role:
+        secret = kubectl("-n", NAMESPACE, "get", "secret", f"{role}-api-token", "-o",
+                         "jsonpath={.data.token}")  # fmt: skip
+        tokens[role] = base64.b64decode(secret).decode()
+    return tokens
+
+
 class Cluster:
-    """The deployment's order API and Zipkin, each through its own kept `kubectl port-forward`."""
+    """The deployment's order API and Zipkin, each through its own kept `kubectl port-forward`;
+    `api` calls as a customer (no token), `bearer()` gives a role's header."""
 
     def __init__(self) -> None:
+        self.tokens = role_tokens()
         self.forwards = {"order-processor": Forward("order-processor", 80),
                          "zipkin": Forward("zipkin", 9411)}  # fmt: skip
         self.api = httpx.Client(base_url=self.forwards["order-processor"].url, timeout=10)
@@ -105,8 +119,19 @@ class Cluster:
         self.forwards["order-processor"].replace()
         self.wait_ready()
 
+    def bearer(self, role: Role) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    def approve(self, order_id: str, approved: bool = True) -> httpx.Response:
+        """A manager's decision."""
+        return self.api.post(
+            f"/orders/{order_id}/approval",
+            json={"approved": approved},
+            headers=self.bearer(Role.MANAGER),
+        )
+
     def payment(self, order_id: str) -> dict[str, Any] | None:
-        answer = self.api.get(f"/payments/{order_id}")
+        answer = self.api.get(f"/payments/{order_id}", headers=self.bearer(Role.OPERATOR))
         if answer.status_code == 404:
             return None
         assert answer.status_code == 200, answer.text
@@ -114,7 +139,9 @@ class Cluster:
 
     def restock(self, item: str, quantity: int, unit_price: int) -> None:
         answer = self.api.put(
-            f"/inventory/{item}", json={"quantity": quantity, "unit_price": unit_price}
+            f"/inventory/{item}",
+            json={"quantity": quantity, "unit_price": unit_price},
+            headers=self.bearer(Role.OPERATOR),
         )
         assert answer.status_code == 200, answer.text
 

@@ -27,6 +27,7 @@ from tests.integration import report
 from tests.integration.harness import answers, listening, wait_until
 
 API = "http://127.0.0.1:8080"
+STATE = Path(os.environ.get("DAPR_LOCAL_STATE", Path.home() / ".local/state/dapr-order-processing"))
 EDITED = ROOT / "services/order-processor/order_processor/openapi.py"
 TITLE = '"title": "order-processor"'
 
@@ -80,9 +81,13 @@ def cluster_run() -> Iterator[ClusterRun]:
 def test_the_readme_quickstart_passes_against_cluster_run(cluster_run: ClusterRun) -> None:
     """The README's steps tagged `api` (wait for the API, place, approve), as written."""
     mm = shutil.which("mm.py", path=str(Path(sys.executable).parent)) or "mm.py"
+    # The cluster's role tokens, which cluster-run wrote and named when it deployed.
+    tokens = STATE / "cluster/tokens.env"
+    assert f"ORDER_API_TOKENS={tokens}" in cluster_run.printed()
     steps = subprocess.run(
         [mm, "--tags", "api", "README.md"],
         cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
+        env={**os.environ, "ORDER_API_TOKENS": str(tokens)},
     )  # fmt: skip
     assert steps.returncode == 0, steps.stdout[-5000:] + steps.stderr[-2000:]
     assert "Approve the order" in steps.stdout

@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 import pytest
 
+from contracts.roles import Role
 from tests.e2e.deployment import NAMESPACE, ROOT, Cluster
 from tests.e2e.kube import REGISTRY, kubectl, kubectl_json
 from tests.integration import report
@@ -88,12 +89,16 @@ class Book:
 
     def __init__(self, cluster: Cluster, small: int, waiting: int) -> None:
         self.api = cluster.api
+        self.operator, self.manager = cluster.bearer(Role.OPERATOR), cluster.bearer(Role.MANAGER)
         self.item = f"item-{uuid.uuid4().hex[:12]}"
         self.initial_stock = small + waiting * WAITING_QUANTITY
         self.quantities: dict[str, int] = {}
         self.lowest_stock = self.initial_stock
         body = {"quantity": self.initial_stock, "unit_price": UNIT_PRICE}
-        answer = retrying(lambda: self.api.put(f"/inventory/{self.item}", json=body), "restock")
+        answer = retrying(
+            partial(self.api.put, f"/inventory/{self.item}", json=body, headers=self.operator),
+            "restock",
+        )
         assert answer.status_code == 200, answer.text
         self._done = threading.Event()
         threading.Thread(target=self._sample_stock, daemon=True).start()
@@ -152,7 +157,12 @@ class Book:
         for order_id in ids:
             assert self.is_waiting(order_id), order_id
             answer = retrying(
-                partial(self.api.post, f"/orders/{order_id}/approval", json={"approved": True}),
+                partial(
+                    self.api.post,
+                    f"/orders/{order_id}/approval",
+                    json={"approved": True},
+                    headers=self.manager,
+                ),
                 "approve",
             )
             assert answer.status_code in (202, 409), answer.text
@@ -170,7 +180,9 @@ class Book:
         processed = [i for i, o in orders.items() if (o.get("result") or {}).get("processed")]
         charges = 0
         for order_id in self.quantities:
-            answer = retrying(partial(self.api.get, f"/payments/{order_id}"), "payment")
+            answer = retrying(
+                partial(self.api.get, f"/payments/{order_id}", headers=self.operator), "payment"
+            )
             if answer.status_code == 200 and answer.json()["status"] == "approved":
                 charges += 1 if not answer.json()["refunded"] else 0
         stock = int(
@@ -324,6 +336,23 @@ def test_a_power_loss_of_the_node_loses_no_order(cluster: Cluster) -> None:
     figures = book.settle()
     record("power loss: every container, kubelet, containerd, apiserver and etcd SIGKILLed",
            figures, recovered_s)  # fmt: skip
+    assert_nothing_lost(figures)
+
+
+def test_turning_the_cluster_off_and_on_keeps_every_order(cluster: Cluster) -> None:
+    """`make cluster-stop` (SIGTERM to every container, SIGKILL after its grace), then `make
+    cluster`, as a user ends a day and starts the next: the orders still wait."""
+    book = Book(cluster, small=8, waiting=2)
+    waiting = book.waiting(2)
+    book.place(8, 1)
+    started = time.monotonic()
+    for target in ("cluster-stop", "cluster"):
+        subprocess.run(["make", "--no-print-directory", target], cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL, timeout=900)  # fmt: skip
+    recovered_s = api_back(cluster, started)
+    book.approve(waiting)
+    figures = book.settle()
+    record("make cluster-stop, then make cluster", figures, recovered_s)
     assert_nothing_lost(figures)
 
 

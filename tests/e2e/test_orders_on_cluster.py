@@ -13,6 +13,7 @@ import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from tests.e2e.deployment import APPS, NAMESPACE, ROOT, Cluster
 from tests.e2e.kube import exec_python, kubectl, kubectl_json, start_python_pod
 from tests.integration import report
 from tests.integration.harness import answers, free_port, wait_until
+from tests.roles import CELLS, credential, request_body
 
 
 def new_item() -> str:
@@ -72,7 +74,7 @@ def test_a_large_order_waits_for_a_manager(
     order_id = cluster.place(item, 11)
     cluster.wait_for(order_id, step="awaiting_approval")
     assert cluster.stock(item) == 9
-    answer = cluster.api.post(f"/orders/{order_id}/approval", json={"approved": approved})
+    answer = cluster.approve(order_id, approved)
     assert answer.status_code == 202, answer.text
     done = cluster.wait_for(order_id)
     assert done["result"] == result
@@ -87,7 +89,7 @@ def test_a_declined_payment_leaves_the_stock_alone(cluster: Cluster) -> None:
     cluster.restock(item, quantity=5, unit_price=1_000_001)
     order_id = cluster.place(item, 1)
     cluster.wait_for(order_id, step="awaiting_approval")
-    cluster.api.post(f"/orders/{order_id}/approval", json={"approved": True})
+    cluster.approve(order_id)
     done = cluster.wait_for(order_id)
     assert done["result"] == {"processed": False, "reason": "payment_declined", "total": 1_000_001}
     assert cluster.stock(item) == 5
@@ -250,7 +252,7 @@ def test_an_order_completes_across_an_inventory_restart(cluster: Cluster) -> Non
     kubectl("-n", NAMESPACE, "rollout", "status", "deployment/inventory", "--timeout=300s",
             timeout=310)  # fmt: skip
     started = time.monotonic()
-    cluster.api.post(f"/orders/{order_id}/approval", json={"approved": True})
+    cluster.approve(order_id)
     done = cluster.wait_for(order_id)
     took_s = time.monotonic() - started
     # What order-processor's sidecar did meanwhile: its Resiliency retries and breaker.
@@ -340,3 +342,46 @@ def test_each_services_role_reaches_only_its_own_database(cluster: Cluster, role
             assert "User does not have CONNECT privilege" in probe.stderr, probe.stderr
     report.record(f"postgres: role {role} reaches {[db for db, ok in reached.items() if ok]}")
     assert reached == {database: database == role for database in reached}
+
+
+@dataclass
+class RoleWorld:
+    item: str
+    paid: str
+    waiting: str  # waits for a manager all along: only refusals and reads meet it
+
+
+@pytest.fixture(scope="module")
+def role_world(cluster: Cluster) -> RoleWorld:
+    item = new_item()
+    cluster.restock(item, quantity=1000, unit_price=5000)
+    paid = cluster.place(item, 1)
+    assert cluster.wait_for(paid)["result"]["processed"] is True
+    waiting = cluster.place(item, 11)
+    cluster.wait_for(waiting, step="awaiting_approval")
+    return RoleWorld(item, paid, waiting)
+
+
+@pytest.mark.parametrize(("request_line", "caller", "status"), CELLS, ids=str)
+def test_the_role_matrix_holds_on_the_cluster(
+    cluster: Cluster, role_world: RoleWorld, request_line: str, caller: str, status: int
+) -> None:
+    """tests/integration/test_roles.py's matrix, with the tokens from the cluster's Secrets,
+    through the port-forward."""
+    method, target, *variant = request_line.split()
+    order = role_world.waiting
+    if target == "/orders/{order}/approval" and status == 202:
+        order = cluster.place(role_world.item, 11)  # decided here: one of its own
+        cluster.wait_for(order, step="awaiting_approval")
+    path = target.format(order=order, item=role_world.item, paid=role_world.paid)
+    body = request_body(method, target, malformed=variant == ["malformed"], item=new_item())
+    stock_before = cluster.api.get(f"/inventory/{role_world.item}").json()
+    answer = cluster.api.request(
+        method, path, content=body,
+        headers={"Content-Type": "application/json", **credential(caller, cluster.bearer)},
+    )  # fmt: skip
+    assert answer.status_code == status, answer.text
+    if status in (401, 403):
+        assert answer.json()["fields"][0]["field"] == "Authorization"
+        assert cluster.api.get(f"/orders/{order}").json()["step"] == "awaiting_approval"
+        assert cluster.api.get(f"/inventory/{role_world.item}").json() == stock_before

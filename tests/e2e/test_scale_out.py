@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from contracts.roles import Role
 from tests.e2e.deployment import NAMESPACE, Cluster
 from tests.e2e.kube import kubectl, start_python_pod
 from tests.integration import report
@@ -29,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 BASE = "http://order-processor.{namespace}.svc.cluster.local"
 ITEM, ORDERS = {item!r}, {orders}
+OPERATOR = {{"Authorization": "Bearer " + {operator_token!r}}}
 
 def call(method, path, body=None, headers=None, attempts=30):
     data = json.dumps(body).encode() if body is not None else None
@@ -46,7 +48,7 @@ def call(method, path, body=None, headers=None, attempts=30):
         time.sleep(min(0.2 * 2 ** attempt, 2))
     raise SystemExit(f"{{method}} {{path}}: no answer")
 
-call("PUT", f"/inventory/{{ITEM}}", {{"quantity": ORDERS, "unit_price": 100}})
+call("PUT", f"/inventory/{{ITEM}}", {{"quantity": ORDERS, "unit_price": 100}}, OPERATOR)
 lowest = [ORDERS]
 done = threading.Event()
 
@@ -83,7 +85,7 @@ done.set()
 
 charges = 0
 for order_id, order in results.items():
-    status, payment = call("GET", f"/payments/{{order_id}}")
+    status, payment = call("GET", f"/payments/{{order_id}}", headers=OPERATOR)
     if status == 200 and payment["status"] == "approved":
         charges += 1
 status, item = call("GET", f"/inventory/{{ITEM}}")
@@ -109,11 +111,16 @@ def order_processor_pods() -> list[str]:
 
 
 @pytest.mark.usefixtures("two_replicas")
-def test_a_replica_killed_mid_flight_loses_no_order() -> None:
+def test_a_replica_killed_mid_flight_loses_no_order(cluster: Cluster) -> None:
     start_python_pod(NAMESPACE, "load")
     pods = order_processor_pods()
     assert len(pods) == 2, pods
-    script = LOAD.format(namespace=NAMESPACE, item=f"item-{uuid.uuid4().hex[:12]}", orders=ORDERS)
+    script = LOAD.format(
+        namespace=NAMESPACE,
+        item=f"item-{uuid.uuid4().hex[:12]}",
+        orders=ORDERS,
+        operator_token=cluster.tokens[Role.OPERATOR],
+    )
     load = subprocess.Popen(
         ["kubectl", "-n", NAMESPACE, "exec", "load", "--", "python3", "-c", script],
         stdout=subprocess.PIPE,

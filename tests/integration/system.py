@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 import yaml
 
+from contracts.roles import Role
 from tests.integration.harness import (
     PLACEMENT_ADDRESS,
     SCHEDULER_ADDRESS,
@@ -86,6 +87,10 @@ class Plan:
     # What daprd and the apps get in their environment: tokens and the run's namespace.
     tokens: dict[str, str]
 
+    def bearer(self, role: Role) -> dict[str, str]:
+        """The header that carries ``role``'s token to the order API."""
+        return {"Authorization": f"Bearer {self.tokens[role.token_variable]}"}
+
     def ports(self) -> list[int]:
         """Every port the run's apps and sidecars listen on."""
         return [
@@ -142,6 +147,8 @@ def make_plan(workdir: Path, env: dict[str, str] | None = None) -> Plan:
         tokens={
             "DAPR_API_TOKEN": secrets.token_hex(16),
             "APP_API_TOKEN": secrets.token_hex(16),
+            # The order API's role tokens (order-processor refuses to start without them).
+            **{role.token_variable: secrets.token_hex(32) for role in Role},
             "NAMESPACE": f"test-{secrets.token_hex(4)}",
         },
     )
@@ -387,4 +394,9 @@ class OrderApi:
         return item, order_id
 
     def decide(self, order_id: str, *, approved: bool) -> httpx.Response:
-        return self.orders.post(f"/orders/{order_id}/approval", json={"approved": approved})
+        """A manager's decision, with the manager's token."""
+        return self.orders.post(
+            f"/orders/{order_id}/approval",
+            json={"approved": approved},
+            headers=self.plan.bearer(Role.MANAGER),
+        )

@@ -16,8 +16,15 @@ import pytest
 
 from contracts.inventory import InventoryItem, InventoryList
 from contracts.orders import OrderAccepted, OrderStatus
+from contracts.roles import Role
 from tests.integration.harness import wait_until
-from tests.integration.system import APPROVAL_TIMEOUT_SECONDS, new_item, running_system
+from tests.integration.system import (
+    APPROVAL_TIMEOUT_SECONDS,
+    OrderApi,
+    Plan,
+    new_item,
+    running_system,
+)
 
 # The decision below must come within the test system's approval timeout: two CLI start-ups.
 assert APPROVAL_TIMEOUT_SECONDS >= 5
@@ -26,13 +33,27 @@ CLI_DEADLINE_S = 120
 
 
 @pytest.fixture(scope="module")
-def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def plan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plan]:
     with running_system(tmp_path_factory.mktemp("system")) as plan:
+        yield plan
+
+
+@pytest.fixture(scope="module")
+def url(plan: Plan) -> Iterator[str]:
+    # orderctl finds the run's role tokens where a user keeps them: in its environment (never
+    # in this machine's tokens file, which holds `make run`'s).
+    with pytest.MonkeyPatch.context() as env:
+        for role in Role:
+            env.setenv(role.token_variable, plan.tokens[role.token_variable])
+        env.setenv("ORDER_API_TOKENS", str(plan.workdir / "no-tokens-file"))
         yield plan.apps["order-processor"].url
 
 
-def _env() -> dict[str, str]:
+def _env(**overrides: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "ORDERCTL_URL"}
+    env.update({k: v for k, v in overrides.items() if v is not None})
+    for name in (k for k, v in overrides.items() if v is None):
+        env.pop(name, None)
     # Unbuffered, so a test can read the progress while the command still runs.
     return {**env, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
 
@@ -41,11 +62,17 @@ def _command(url: str, *args: str) -> list[str]:
     return [sys.executable, "-m", "orderctl", "--url", url, *args]
 
 
-def orderctl(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def orderctl(url: str, *args: str, **env: str | None) -> subprocess.CompletedProcess[str]:
+    """orderctl ``args`` against ``url``; ``env`` sets (None: unsets) variables for it."""
     command = _command(url, *args)
     # check=False: the exit code is what the tests look at.
     return subprocess.run(
-        command, check=False, capture_output=True, text=True, env=_env(), timeout=CLI_DEADLINE_S
+        command,
+        check=False,
+        capture_output=True,
+        text=True,
+        env=_env(**env),
+        timeout=CLI_DEADLINE_S,
     )
 
 
@@ -129,6 +156,46 @@ def test_large_order_waits_for_the_decision_given_with_orderctl(
     again = orderctl(url, "approve", order_id)
     assert again.returncode == 2
     assert "409 not_awaiting_approval" in again.stderr
+
+
+def test_a_decision_without_the_managers_token_is_refused_and_changes_nothing(
+    url: str, plan: Plan
+) -> None:
+    api = OrderApi(plan)
+    item, order_id = api.place_awaiting_approval()
+
+    missing = orderctl(url, "approve", order_id, MANAGER_API_TOKEN=None)
+    customers = orderctl(
+        url, "approve", order_id, MANAGER_API_TOKEN=plan.tokens["CUSTOMER_API_TOKEN"]
+    )
+    restock_by_manager = orderctl(
+        url, "restock", item, "1", "1", OPERATOR_API_TOKEN=plan.tokens["MANAGER_API_TOKEN"]
+    )
+
+    assert missing.returncode == customers.returncode == restock_by_manager.returncode == 2
+    assert missing.stderr.startswith("orderctl: approve needs the manager's token: set ")
+    assert "answered 403 forbidden: This needs a manager's token" in customers.stderr
+    assert "answered 403 forbidden: This needs an operator's token" in restock_by_manager.stderr
+    for done in (missing, customers, restock_by_manager):
+        assert all(token not in done.stdout + done.stderr for token in plan.tokens.values())
+    # Nobody decided: the order timed out waiting, and gave its stock back at its price.
+    assert api.wait_for(order_id)["result"]["reason"] == "approval_timeout"
+    left = stock(url, item)
+    assert (left.quantity, left.reserved, left.unit_price) == (20, 0, 5000)
+
+
+def test_a_token_comes_from_the_file_order_api_tokens_names(url: str, plan: Plan) -> None:
+    """As on Kubernetes, where ORDER_API_TOKENS names the file of the cluster's tokens."""
+    tokens_file = plan.workdir / "cluster-tokens.env"
+    tokens_file.write_text(f"OPERATOR_API_TOKEN={plan.tokens['OPERATOR_API_TOKEN']}\n")
+    item = new_item()
+
+    done = orderctl(
+        url, "restock", item, "3", "4", OPERATOR_API_TOKEN=None, ORDER_API_TOKENS=str(tokens_file)
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert (stock(url, item).quantity, stock(url, item).unit_price) == (3, 4)
 
 
 def test_json_output_parses_as_the_api_models(url: str) -> None:

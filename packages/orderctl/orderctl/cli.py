@@ -25,6 +25,7 @@ from rich.table import Table
 
 from contracts.orders import FailureReason, OrderStatus, Step
 from orderctl.client import DEFAULT_URL, ApiError, ApiUnreachableError, OrderClient
+from orderctl.credentials import MissingTokenError
 
 EXIT_OK, EXIT_NOT_PROCESSED, EXIT_ERROR = 0, 1, 2
 ENDED = frozenset({"COMPLETED", "FAILED", "TERMINATED"})
@@ -69,11 +70,14 @@ class Session:
 
 
 class _Cli(click.Group):
-    """Turns the client's two failures into one clear line on stderr and exit code 2."""
+    """Turns the client's failures (and a token it cannot find) into one clear line on stderr
+    and exit code 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except MissingTokenError as err:
+            _fail(f"{ctx.invoked_subcommand} {err}")
         except ApiUnreachableError as err:
             _fail(f"{err}; is `make run` running?")
         except ApiError as err:
@@ -188,7 +192,8 @@ def status(session: Session, order_id: str) -> None:
 def approve(session: Session, order_id: str) -> None:
     """Approve an order waiting for a manager.
 
-    The order goes on to payment.
+    The order goes on to payment. Sends the manager's token: MANAGER_API_TOKEN, else the
+    file ORDER_API_TOKENS names (default ~/.local/state/dapr-order-processing/tokens.env).
     """
     _decide(session, order_id, approved=True)
 
@@ -199,7 +204,8 @@ def approve(session: Session, order_id: str) -> None:
 def reject(session: Session, order_id: str) -> None:
     """Reject an order waiting for a manager.
 
-    The order is not processed; its reserved stock is released.
+    The order is not processed; its reserved stock is released. Sends the manager's token,
+    as approve does.
     """
     _decide(session, order_id, approved=False)
 
@@ -245,7 +251,9 @@ def restock(session: Session, item: str, quantity: int, price: int) -> None:
     """Set an item's stock and price.
 
     QUANTITY available and unit PRICE in whole USD are absolute values, not added to what
-    is there; stock reserved for orders in progress stays reserved.
+    is there; stock reserved for orders in progress stays reserved. Sends the operator's
+    token: OPERATOR_API_TOKEN, else the file ORDER_API_TOKENS names (default
+    ~/.local/state/dapr-order-processing/tokens.env).
     """
     stocked = session.client.restock(item, quantity, price)
     if session.json:

@@ -2,6 +2,8 @@
 
 Two failures matter to a user, and each is its own exception so the CLI can say which:
 the API cannot be reached (``ApiUnreachableError``), or it answered with an error (``ApiError``).
+A call that needs a role sends that role's bearer token (``orderctl.credentials``): a manager's
+to decide an approval, an operator's to restock; the others send none.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from contracts.orders import (
     OrderRequest,
     OrderStatus,
 )
+from contracts.roles import Role
+from orderctl.credentials import Credentials, Token
 
 DEFAULT_URL = "http://localhost:8080"
 REQUEST_TIMEOUT_S = 10.0
@@ -44,13 +48,21 @@ class ApiError(Exception):
     """The API answered with an error status; ``body`` is its ``ErrorBody`` when it sent one."""
 
     def __init__(
-        self, status: int, body: ErrorBody | None, text: str, *, retry_after_s: float | None = None
+        self,
+        status: int,
+        body: ErrorBody | None,
+        text: str,
+        *,
+        retry_after_s: float | None = None,
+        token: Token | None = None,
     ) -> None:
         self.status = status
         self.body = body
         self.text = text
         # The API's Retry-After (e.g. too many long polls waiting), when it sent one.
         self.retry_after_s = retry_after_s
+        # The token the refused call sent, if any: a 401/403 says where it came from.
+        self.token = token
         super().__init__(self.describe())
 
     def describe(self) -> str:
@@ -60,6 +72,8 @@ class ApiError(Exception):
         line = f"the order API answered {self.status} {self.body.error}: {self.body.message}"
         if self.body.fields:
             line += " (" + "; ".join(f"{f.field}: {f.message}" for f in self.body.fields) + ")"
+        if self.status in {401, 403} and self.token is not None:
+            line += f"; orderctl sent {self.token.source}"
         return line
 
     @property
@@ -91,8 +105,10 @@ class OrderClient:
         *,
         transport: httpx.BaseTransport | None = None,
         timeout_s: float = REQUEST_TIMEOUT_S,
+        credentials: Credentials | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._credentials = credentials or Credentials()
         self._timeout_s = timeout_s
         self._http = httpx.Client(base_url=self.base_url, transport=transport, timeout=timeout_s)
 
@@ -119,14 +135,18 @@ class OrderClient:
         *,
         params: dict[str, Any] | None = None,
         held_s: float = 0.0,
+        role: Role | None = None,
     ) -> M:
         """``held_s``: how long the API may hold the answer (a long poll), on top of the
-        client's timeout."""
+        client's timeout. ``role``: the call sends that role's token (``MissingTokenError``,
+        before any request, when there is none)."""
+        token = None if role is None else self._credentials.token(role)
+        headers = {} if token is None else {"Authorization": f"Bearer {token.value}"}
         payload: Any = None if body is None else body.model_dump(mode="json")
         timeout = httpx.USE_CLIENT_DEFAULT if not held_s else self._timeout_s + held_s
         try:
             response = self._http.request(
-                method, path, json=payload, params=params, timeout=timeout
+                method, path, json=payload, params=params, headers=headers, timeout=timeout
             )
         except httpx.TransportError as err:
             raise ApiUnreachableError(self.base_url, _reason(err)) from err
@@ -136,6 +156,7 @@ class OrderClient:
                 _error_body(response),
                 response.text,
                 retry_after_s=_retry_after(response),
+                token=token,
             )
         return answer.model_validate_json(response.content)
 
@@ -158,14 +179,16 @@ class OrderClient:
 
     def decide(self, order_id: str, *, approved: bool) -> ApprovalAccepted:
         path = f"/orders/{_segment(order_id)}/approval"
-        return self._call("POST", path, ApprovalAccepted, ApprovalDecision(approved=approved))
+        decision = ApprovalDecision(approved=approved)
+        return self._call("POST", path, ApprovalAccepted, decision, role=Role.MANAGER)
 
     def inventory(self) -> InventoryList:
         return self._call("GET", "/inventory", InventoryList)
 
     def restock(self, item: str, quantity: int, unit_price: int) -> InventoryItem:
         body = Restock.model_construct(quantity=quantity, unit_price=unit_price)
-        return self._call("PUT", f"/inventory/{_segment(item)}", InventoryItem, body)
+        path = f"/inventory/{_segment(item)}"
+        return self._call("PUT", path, InventoryItem, body, role=Role.OPERATOR)
 
 
 def _retry_after(response: httpx.Response) -> float | None:

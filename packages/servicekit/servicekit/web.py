@@ -307,7 +307,8 @@ def create_service_app(import_name: str, settings: ServiceSettings) -> Flask:
     """The Flask app every service starts from: logging, tracing, JSON errors, log context."""
     logs.configure_logging(settings.log_level)
     tracing.configure_tracing(settings.app_id, settings.zipkin_endpoint)
-    app = Flask(import_name)
+    # No static files: no app serves any, so none gets Flask's /static route either.
+    app = Flask(import_name, static_folder=None)
     app.config["SETTINGS"] = settings
     # First: the request's span must exist before init_app's hooks tag it and log under it.
     tracing.instrument_app(app)

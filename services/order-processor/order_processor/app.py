@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 from flask import Flask, g, request
 
+from order_processor import access
 from order_processor.activities import OrderActivities
 from order_processor.clients import InventoryClient, PaymentClient
 from order_processor.extension import OrderProcessor, current
@@ -50,12 +51,14 @@ def create_app(
     )
     processor.init_app(app)
 
-    # No web.require_app_token here: this is the public edge (see order_processor.routes).
+    # No web.require_app_token here: this is the public edge, guarded by role (access.py).
     app.register_blueprint(orders_bp)
     app.register_blueprint(inventory_bp)
     app.register_blueprint(payments_bp)
     app.register_blueprint(openapi_bp)
     app.register_blueprint(web.create_probes_blueprint(processor.is_ready))
+    # Before the request slots: a refused request never waits for one.
+    access.init_app(app, access.RoleTokens(settings.role_tokens()))
     _bound_other_requests(app)
     return app
 

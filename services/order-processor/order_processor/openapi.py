@@ -1,5 +1,10 @@
 """The OpenAPI 3.1 document of order-processor's API (orders, and the pass-through to inventory
-and payment), generated from the shared pydantic models."""
+and payment), generated from the shared pydantic models.
+
+Each operation's ``operationId`` is the Flask endpoint that serves it; its ``security`` (and
+its 401 and 403) come from that endpoint's entry in ``order_processor.access.ACCESS``, the
+table the app enforces, so the roles are never written here.
+"""
 
 import json
 from functools import cache
@@ -19,6 +24,8 @@ from contracts.orders import (
     Step,
 )
 from contracts.payments import Payment
+from contracts.roles import Role
+from order_processor.access import ACCESS, ordered
 from order_processor.watch import MAX_WAIT_SECONDS
 
 REF = "#/components/schemas/{model}"
@@ -47,6 +54,8 @@ def _json(model: type[BaseModel], description: str) -> dict[str, Any]:
 def _errors(*codes: int, missing: str = "order") -> dict[str, Any]:
     texts = {
         400: "Malformed JSON",
+        401: "No bearer token, or not a known one (WWW-Authenticate: Bearer)",
+        403: "The bearer token of a role this operation does not allow",
         404: f"Unknown {missing}",
         409: "Conflict with the order's state",
         413: "Body too large",
@@ -69,6 +78,7 @@ def _paths() -> dict[str, Any]:
     return {
         "/orders": {
             "post": {
+                "operationId": "orders.place_order",
                 "summary": "Place an order (starts its workflow)",
                 "parameters": [
                     {
@@ -91,6 +101,7 @@ def _paths() -> dict[str, Any]:
         },
         "/orders/{order_id}": {
             "get": {
+                "operationId": "orders.get_order",
                 "summary": "An order's status, step and result; with wait, a long poll",
                 "parameters": [
                     _ORDER_ID_PARAM,
@@ -118,6 +129,7 @@ def _paths() -> dict[str, Any]:
         },
         "/orders/{order_id}/approval": {
             "post": {
+                "operationId": "orders.approve_order",
                 "summary": "A manager's decision on an order waiting for approval",
                 "parameters": [_ORDER_ID_PARAM],
                 "requestBody": {
@@ -132,12 +144,14 @@ def _paths() -> dict[str, Any]:
         },
         "/inventory": {
             "get": {
+                "operationId": "inventory.list_items",
                 "summary": "Every item: available and reserved stock, unit price (from inventory)",
                 "responses": {"200": _json(InventoryList, "The items"), **_errors(503)},
             }
         },
         "/inventory/{item}": {
             "get": {
+                "operationId": "inventory.get_item",
                 "summary": "One item (from inventory)",
                 "parameters": [_ITEM_PARAM],
                 "responses": {
@@ -146,6 +160,7 @@ def _paths() -> dict[str, Any]:
                 },
             },
             "put": {
+                "operationId": "inventory.restock_item",
                 "summary": "Restock: set available quantity and price; reservations are kept",
                 "parameters": [_ITEM_PARAM],
                 "requestBody": {
@@ -160,6 +175,7 @@ def _paths() -> dict[str, Any]:
         },
         "/payments/{order_id}": {
             "get": {
+                "operationId": "payments.get_payment",
                 "summary": "An order's payment (from payment)",
                 "parameters": [_ORDER_ID_PARAM],
                 "responses": {
@@ -168,13 +184,66 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
-        "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "OK"}}}},
+        "/healthz": {
+            "get": {
+                "operationId": "probes.healthz",
+                "summary": "Liveness",
+                "responses": {"200": {"description": "OK"}},
+            }
+        },
         "/readyz": {
-            "get": {"summary": "Readiness: the workflow worker is connected", "responses": probe}
+            "get": {
+                "operationId": "probes.readyz",
+                "summary": "Readiness: the workflow worker is connected",
+                "responses": probe,
+            }
         },
         "/openapi.json": {
-            "get": {"summary": "This document", "responses": {"200": {"description": "OK"}}}
+            "get": {
+                "operationId": "openapi.get_openapi",
+                "summary": "This document",
+                "responses": {"200": {"description": "OK"}},
+            }
         },
+    }
+
+
+_CHALLENGE = {
+    "description": 'Bearer realm="order-processor", with error="invalid_token" for an unknown one',
+    "schema": {"type": "string"},
+}
+
+
+def _scheme(role: Role) -> str:
+    return f"{role}Token"
+
+
+def _with_roles(paths: dict[str, Any]) -> dict[str, Any]:
+    """Each operation with the security its endpoint has in ``ACCESS``: ``[]`` (none) when
+    open, else one bearer scheme per role allowed (any one of them will do)."""
+    for item in paths.values():
+        for operation in item.values():
+            roles = ACCESS[operation["operationId"]]
+            operation["security"] = [{_scheme(role): []} for role in ordered(roles)]
+            if roles:
+                refusals = _errors(401, 403)
+                refusals["401"]["headers"] = {"WWW-Authenticate": _CHALLENGE}
+                operation["responses"] = dict(
+                    sorted({**operation["responses"], **refusals}.items())
+                )
+    return paths
+
+
+def _security_schemes() -> dict[str, Any]:
+    """A bearer scheme for every role some operation needs."""
+    needed = frozenset().union(*ACCESS.values())
+    return {
+        _scheme(role): {
+            "type": "http",
+            "scheme": "bearer",
+            "description": f"The {role}'s token ({role.token_variable})",
+        }
+        for role in ordered(needed)
     }
 
 
@@ -184,7 +253,10 @@ def openapi_document() -> str:
     document = {
         "openapi": "3.1.0",
         "info": {"title": "order-processor", "version": "1.0.0"},
-        "paths": _paths(),
-        "components": {"schemas": top.get("$defs", {})},
+        "paths": _with_roles(_paths()),
+        "components": {
+            "schemas": top.get("$defs", {}),
+            "securitySchemes": _security_schemes(),
+        },
     }
     return json.dumps(document, indent=2)

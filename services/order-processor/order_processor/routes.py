@@ -1,8 +1,9 @@
 """The order API: one blueprint per resource (orders, inventory, payments, the API document).
 
 order-processor is the system's only edge: operators restock and inspect through it, and it
-passes those calls on to inventory and payment through Dapr, which refuse anyone else. So this
-API has no app token of its own; guarding it is the ingress's job.
+passes those calls on to inventory and payment through Dapr, which refuse anyone else. Which
+role's bearer token each view needs is in ``order_processor.access.ACCESS``, checked before the
+view runs: a view here starts from a caller already allowed.
 """
 
 from typing import Annotated
@@ -130,7 +131,9 @@ def get_order(order_id: str) -> Response:
 
 @orders_bp.post("/<order_id>/approval")
 def approve_order(order_id: str) -> Response:
-    """202 ApprovalAccepted; 404 not_found; 409 not_awaiting_approval; 400/413/422 for bad input."""
+    """202 ApprovalAccepted; 404 not_found; 409 not_awaiting_approval; 400/413/422 for bad input.
+
+    A manager's token only (401/403 before anything else, access.py)."""
     order_id = _order_id(order_id)
     decision = parse_body(ApprovalDecision)
     try:
@@ -161,7 +164,9 @@ def get_item(item: str) -> Response:
 
 @inventory_bp.put("/<item>")
 def restock_item(item: str) -> Response:
-    """200 InventoryItem with available quantity and price set, reservations kept; 400/413/422 for bad input."""  # noqa: E501
+    """200 InventoryItem with available quantity and price set, reservations kept; 400/413/422 for bad input.
+
+    An operator's token only (401/403 before anything else, access.py)."""  # noqa: E501
     name = parse_value(ITEM_NAME, item, field="item")
     restock = parse_body(Restock)
     return json_response(current().inventory.restock(name, restock))
@@ -169,7 +174,9 @@ def restock_item(item: str) -> Response:
 
 @payments_bp.get("/<order_id>")
 def get_payment(order_id: str) -> Response:
-    """200 Payment from payment; 404 not_found when the order was never charged; 422 bad id."""
+    """200 Payment from payment; 404 not_found when the order was never charged; 422 bad id.
+
+    An operator's or a manager's token (401/403 before anything else, access.py)."""
     order_id = parse_value(ORDER_ID, order_id, field="order_id")
     payment = current().payment.get(order_id)
     return found_response(payment, f"No payment for order {order_id!r}")

@@ -6,9 +6,27 @@ import pytest
 from flask import Flask
 
 import order_processor
+from contracts.roles import Role
 from order_processor.settings import Settings
 from servicekit.invoke import DaprInvoker
 from tests.unit.fakes import FakeWorkflowClient
+
+# Each role's token in the unit tests' apps (the real ones are random, per machine or Secret).
+TOKENS: dict[Role, str] = {role: f"{role}-token-{'x' * 32}" for role in Role}
+
+
+def bearer(role: Role) -> dict[str, str]:
+    """The header that carries ``role``'s token."""
+    return {"Authorization": f"Bearer {TOKENS[role]}"}
+
+
+MANAGER, OPERATOR, CUSTOMER = bearer(Role.MANAGER), bearer(Role.OPERATOR), bearer(Role.CUSTOMER)
+
+
+def app_settings(**overrides: Any) -> Settings:
+    """order-processor's settings with the tests' role tokens."""
+    tokens = {f"{role}_api_token": token for role, token in TOKENS.items()}
+    return Settings(**{**tokens, **overrides})
 
 
 class FakeRuntime:
@@ -55,7 +73,7 @@ def app(
     workflow_client: FakeWorkflowClient, fake_runtime: FakeRuntime, invoker: DaprInvoker
 ) -> Flask:
     return order_processor.create_app(
-        Settings(approval_timeout_seconds=300),
+        app_settings(approval_timeout_seconds=300),
         invoker=invoker,
         workflow_client_factory=lambda: workflow_client,
         runtime_factory=lambda: fake_runtime,

@@ -13,10 +13,9 @@ import order_processor
 from order_processor import demo, extension
 from order_processor.clients import InventoryClient
 from order_processor.service import OrderService
-from order_processor.settings import Settings
 from servicekit.invoke import DaprInvoker
 from tests.unit.fakes import DaprMesh, FakeWorkflowClient
-from tests.unit.order_processor.conftest import FakeRuntime
+from tests.unit.order_processor.conftest import FakeRuntime, app_settings
 
 SEED_OUTPUT = [
     "*** Welcome to the Dapr Workflow console app sample!",
@@ -103,7 +102,7 @@ def test_the_demo_ends_on_shutdown(invoker: DaprInvoker, mesh: DaprMesh) -> None
 
 def app_with(invoker: DaprInvoker, client: FakeWorkflowClient, *, run_demo: bool) -> Flask:
     return order_processor.create_app(
-        Settings(run_demo=run_demo),
+        app_settings(run_demo=run_demo),
         invoker=invoker,
         workflow_client_factory=lambda: client,
         runtime_factory=FakeRuntime,

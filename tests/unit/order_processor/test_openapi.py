@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from order_processor.access import ACCESS, ordered
 from order_processor.openapi import openapi_document
 
 
@@ -53,17 +54,61 @@ def test_schemas_come_from_the_shared_models(document: dict[str, Any]) -> None:
     assert "reserved" not in schemas["Restock"]["properties"]
 
 
-def test_every_route_the_app_serves_is_described(document: dict[str, Any], app: Flask) -> None:
+def test_every_route_the_app_serves_is_described_by_its_endpoint(
+    document: dict[str, Any], app: Flask
+) -> None:
     served = {
-        (re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method.lower())
+        (re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method.lower()): rule.endpoint
         for rule in app.url_map.iter_rules()
-        if rule.endpoint != "static"
         for method in rule.methods or ()
         if method not in {"HEAD", "OPTIONS"}
     }
-    described = {(path, method) for path, item in document["paths"].items() for method in item}
+    described = {
+        (path, method): operation["operationId"]
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
 
     assert served == described
+
+
+def test_each_operation_needs_the_roles_its_endpoint_has_in_the_access_table(
+    document: dict[str, Any],
+) -> None:
+    schemes = document["components"]["securitySchemes"]
+    needed: dict[str, list[list[str]]] = {}
+    for item in document["paths"].values():
+        for operation in item.values():
+            needed[operation["operationId"]] = [list(alt) for alt in operation["security"]]
+            responses = operation["responses"]
+            if operation["security"]:
+                assert {"401", "403"} <= set(responses)
+                assert "WWW-Authenticate" in responses["401"]["headers"]
+            else:
+                assert not {"401", "403"} & set(responses)
+
+    assert needed == {
+        endpoint: [[f"{role}Token"] for role in ordered(roles)]
+        for endpoint, roles in ACCESS.items()
+    }
+    assert needed["orders.approve_order"] == [["managerToken"]]
+    assert needed["inventory.restock_item"] == [["operatorToken"]]
+    assert needed["payments.get_payment"] == [["operatorToken"], ["managerToken"]]
+    assert needed["orders.place_order"] == needed["orders.get_order"] == []
+    assert schemes == {
+        "operatorToken": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "The operator's token (OPERATOR_API_TOKEN)",
+        },
+        "managerToken": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "The manager's token (MANAGER_API_TOKEN)",
+        },
+    }
+    # No global requirement: each operation says its own.
+    assert "security" not in document
 
 
 def test_every_reference_resolves(document: dict[str, Any]) -> None:

@@ -14,7 +14,6 @@ import order_processor
 from inventory.settings import Settings as InventorySettings
 from order_processor.messages import OrderPayload
 from order_processor.service import order_id_for
-from order_processor.settings import Settings
 from servicekit.invoke import DaprInvoker
 from servicekit.settings import ServiceSettings
 from tests.errors import BAD_RESTOCKS, BadRequest, assert_api_error, raw_body
@@ -29,7 +28,7 @@ from tests.unit.fakes import (
     refuses_connection,
     sidecar_clients,
 )
-from tests.unit.order_processor.conftest import FakeRuntime
+from tests.unit.order_processor.conftest import MANAGER, OPERATOR, FakeRuntime, app_settings
 
 
 @pytest.fixture
@@ -266,7 +265,7 @@ def test_approval_reaches_a_waiting_order(
     order_id = place(client).get_json()["order_id"]
     running(workflow_client, order_id, "awaiting_approval")
 
-    response = client.post(f"/orders/{order_id}/approval", json={"approved": True})
+    response = client.post(f"/orders/{order_id}/approval", json={"approved": True}, headers=MANAGER)
 
     assert response.status_code == 202
     assert response.get_json() == {"order_id": order_id, "approved": True}
@@ -293,7 +292,7 @@ def test_approval_of_an_order_not_waiting_is_409(
     state.runtime_status = status
     state.serialized_custom_status = step
 
-    response = client.post(f"/orders/{order_id}/approval", json={"approved": True})
+    response = client.post(f"/orders/{order_id}/approval", json={"approved": True}, headers=MANAGER)
 
     assert response.status_code == 409
     assert response.get_json()["error"] == "not_awaiting_approval"
@@ -301,7 +300,7 @@ def test_approval_of_an_order_not_waiting_is_409(
 
 
 def test_approval_of_an_unknown_order_is_404(client: FlaskClient) -> None:
-    response = client.post("/orders/nope/approval", json={"approved": True})
+    response = client.post("/orders/nope/approval", json={"approved": True}, headers=MANAGER)
     assert response.status_code == 404
 
 
@@ -321,7 +320,10 @@ def test_bad_approval_is_rejected(
     order_id = place(client).get_json()["order_id"]
     running(workflow_client, order_id, "awaiting_approval")
     response = client.post(
-        f"/orders/{order_id}/approval", data=raw_body(body), content_type="application/json"
+        f"/orders/{order_id}/approval",
+        data=raw_body(body),
+        content_type="application/json",
+        headers=MANAGER,
     )
 
     assert response.status_code == status
@@ -348,7 +350,7 @@ def test_workflow_client_outage_is_503(
 def test_restock_and_read_inventory_through_the_edge(
     client: FlaskClient, inventory_app: Flask, mesh: DaprMesh
 ) -> None:
-    put = client.put("/inventory/Cars", json={"quantity": 10, "unit_price": 5000})
+    put = client.put("/inventory/Cars", json={"quantity": 10, "unit_price": 5000}, headers=OPERATOR)
 
     assert put.status_code == 200
     assert put.get_json() == {"name": "cars", "unit_price": 5000, "quantity": 10, "reserved": 0}
@@ -366,12 +368,12 @@ def test_restock_and_read_inventory_through_the_edge(
 def test_restock_through_the_edge_keeps_reservations(
     client: FlaskClient, inventory_app: Flask
 ) -> None:
-    client.put("/inventory/cars", json={"quantity": 10, "unit_price": 5000})
+    client.put("/inventory/cars", json={"quantity": 10, "unit_price": 5000}, headers=OPERATOR)
     inventory_app.test_client().post(
         "/reservations", json={"order_id": "order-1", "item": "cars", "quantity": 3}
     )
 
-    put = client.put("/inventory/cars", json={"quantity": 1, "unit_price": 5000})
+    put = client.put("/inventory/cars", json={"quantity": 1, "unit_price": 5000}, headers=OPERATOR)
 
     assert (put.get_json()["quantity"], put.get_json()["reserved"]) == (1, 3)
 
@@ -384,12 +386,12 @@ def test_unknown_item_through_the_edge_is_404(client: FlaskClient) -> None:
 
 
 def test_payment_through_the_edge(client: FlaskClient, payment_app: Flask) -> None:
-    assert client.get("/payments/order-1").status_code == 404
+    assert client.get("/payments/order-1", headers=OPERATOR).status_code == 404
     charged = payment_app.test_client().post(
         "/payments", json={"order_id": "order-1", "item": "cars", "quantity": 1, "amount": 5000}
     )
 
-    response = client.get("/payments/order-1")
+    response = client.get("/payments/order-1", headers=OPERATOR)
 
     assert response.status_code == 200
     assert response.get_json() == charged.get_json()
@@ -412,14 +414,16 @@ BAD_PASS_THROUGH_REQUESTS = (
 def test_bad_pass_through_requests_never_leave_the_edge(
     client: FlaskClient, mesh: DaprMesh, bad: BadRequest
 ) -> None:
-    bad.assert_refused(bad.send(client))
+    bad.assert_refused(bad.send(client, headers=OPERATOR))
     assert mesh.requests == []
 
 
 def test_oversize_restock_is_413(client: FlaskClient, mesh: DaprMesh) -> None:
     body = json.dumps({"quantity": 1, "unit_price": 1, "pad": "x" * 17_000})
 
-    response = client.put("/inventory/cars", data=body, content_type="application/json")
+    response = client.put(
+        "/inventory/cars", data=body, content_type="application/json", headers=OPERATOR
+    )
 
     assert response.status_code == 413
     assert mesh.requests == []
@@ -454,7 +458,9 @@ def test_dependency_trouble_is_a_json_5xx(
 ) -> None:
     mesh.overrides[app_id] = respond
 
-    response = getattr(client, method)(path, json={"quantity": 1, "unit_price": 1})
+    response = getattr(client, method)(
+        path, json={"quantity": 1, "unit_price": 1}, headers=OPERATOR
+    )
 
     assert response.status_code == status
     assert response.get_json()["error"] == error
@@ -474,23 +480,23 @@ def test_the_edge_reaches_a_token_guarded_inventory_through_its_sidecar(
     mesh = DaprMesh(apps={"inventory": guarded}, app_tokens={"inventory": sidecar_sends})
     invoker = DaprInvoker(ServiceSettings(app_id="order-processor"), transport=mesh.transport())
     edge = order_processor.create_app(
-        Settings(app_api_token="s3cret"),
+        app_settings(app_api_token="s3cret"),
         invoker=invoker,
         workflow_client_factory=lambda: workflow_client,
         runtime_factory=FakeRuntime,
     ).test_client()
 
-    response = edge.put("/inventory/cars", json={"quantity": 1, "unit_price": 1})
+    response = edge.put("/inventory/cars", json={"quantity": 1, "unit_price": 1}, headers=OPERATOR)
 
     assert response.status_code == status
-    # The edge itself stays open, even with a token in its settings.
+    # The app token guards nothing at the edge: its open routes stay open.
     assert edge.get("/orders/unknown").status_code == 404
     assert guarded.test_client().get("/inventory").status_code == 401
 
 
 def test_lookups_of_unknown_things_are_2xx_on_the_wire(client: FlaskClient, mesh: DaprMesh) -> None:
     """The user gets a 404; the sidecar's circuit breaker sees only 2xx answers."""
-    assert client.get("/payments/never-charged").status_code == 404
+    assert client.get("/payments/never-charged", headers=OPERATOR).status_code == 404
     assert client.get("/inventory/no-such-item").status_code == 404
 
     assert [answer.status_code for answer in mesh.responses] == [200, 200]

@@ -15,9 +15,13 @@ from pydantic import ValidationError
 from contracts.errors import ErrorBody, FieldError
 from contracts.inventory import InventoryItem, InventoryList
 from contracts.orders import ApprovalAccepted, OrderAccepted, OrderResult, OrderStatus
+from contracts.roles import Role
 from orderctl.cli import ENDED, cli
 
 ORDER_ID = "5f0c6a2e9b1d4e7f8a3b2c1d0e9f8a7b"
+# The tokens the fake API knows, as the environment of each run gives them to orderctl.
+TOKENS = {role: f"{role}-token-{'x' * 32}" for role in Role}
+TOKEN_ENV = {role.token_variable: token for role, token in TOKENS.items()}
 
 
 def order(
@@ -69,6 +73,9 @@ class FakeOrderApi:
             return httpx.Response(self.failure[0], text=self.failure[1])
         path = request.url.raw_path.decode().split("?", 1)[0]
         route = (request.method, *path.split("/")[1:])
+        refused = self._refusal(route, request.headers.get("Authorization"))
+        if refused is not None:
+            return refused
         match route:
             case ("POST", "orders"):
                 response = _json(202, OrderAccepted(order_id=ORDER_ID, status="PENDING"))
@@ -83,6 +90,23 @@ class FakeOrderApi:
             case _:
                 response = _error(404, "not_found", f"no route {request.url.path}")
         return response
+
+    @staticmethod
+    def _refusal(route: tuple[str, ...], authorization: str | None) -> httpx.Response | None:
+        """The API's 401/403 for a call without the token of the role it needs."""
+        match route:
+            case ("POST", "orders", _, "approval"):
+                needed = Role.MANAGER
+            case ("PUT", "inventory", _):
+                needed = Role.OPERATOR
+            case _:
+                return None
+        sent = {f"Bearer {token}": role for role, token in TOKENS.items()}.get(authorization or "")
+        if sent is None:
+            return _error(401, "unauthorized", f"This needs a {needed}'s token")
+        if sent is not needed:
+            return _error(403, "forbidden", f"This needs a {needed}'s token; sent a {sent}'s")
+        return None
 
     def _status(self, order_id: str, params: httpx.QueryParams) -> httpx.Response:
         if order_id != ORDER_ID or not self.timeline:
@@ -143,9 +167,13 @@ def run(api: FakeOrderApi) -> Run:
     """``run("place", "cars", "1")``: orderctl against the fake API, as a user would call it."""
 
     def invoke(
-        *args: str, transport: httpx.BaseTransport | None = None, env: dict[str, str] | None = None
+        *args: str,
+        transport: httpx.BaseTransport | None = None,
+        env: dict[str, str | None] | None = None,
     ) -> Result:
-        runner = CliRunner(env={"ORDERCTL_URL": None, **(env or {})})
+        # Never the machine's own tokens file: only what a test gives.
+        nowhere = {"ORDER_API_TOKENS": "/nonexistent/tokens.env"}
+        runner = CliRunner(env={"ORDERCTL_URL": None, **nowhere, **TOKEN_ENV, **(env or {})})
         return runner.invoke(
             cli, list(args), obj=transport or api.transport(), catch_exceptions=False
         )

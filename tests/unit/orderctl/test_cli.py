@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+from pathlib import Path
 from typing import get_args
 
 import httpx
@@ -21,8 +22,9 @@ from contracts.orders import (
     OrderStatus,
     Step,
 )
+from contracts.roles import Role
 from orderctl.cli import REASON_TEXT, STEP_TEXT, cli
-from tests.unit.orderctl.conftest import ORDER_ID, FakeOrderApi, Run, lines, order
+from tests.unit.orderctl.conftest import ORDER_ID, TOKENS, FakeOrderApi, Run, lines, order
 
 PROCESSED = OrderResult(processed=True, total=55_000)
 
@@ -274,6 +276,103 @@ def test_decision_on_an_order_not_waiting_is_exit_2(api: FakeOrderApi, run: Run)
     assert (result.exit_code, as_json.exit_code) == (2, 2)
     assert "answered 409 not_awaiting_approval" in result.stderr
     assert ErrorBody.model_validate_json(as_json.stdout).error == "not_awaiting_approval"
+
+
+# -- the role tokens ---------------------------------------------------------------------------
+
+COMMANDS_AND_ROLES: list[tuple[tuple[str, ...], Role | None]] = [
+    (("approve", ORDER_ID), Role.MANAGER),
+    (("reject", ORDER_ID), Role.MANAGER),
+    (("restock", "cars", "20", "5000"), Role.OPERATOR),
+    (("place", "cars", "1"), None),
+    (("status", ORDER_ID), None),
+    (("inventory",), None),
+]
+
+
+@pytest.mark.parametrize(("args", "role"), COMMANDS_AND_ROLES, ids=str)
+def test_each_command_sends_only_the_token_its_call_needs(
+    api: FakeOrderApi, run: Run, args: tuple[str, ...], role: Role | None
+) -> None:
+    api.script(order("RUNNING", "awaiting_approval"))
+
+    result = run(*args)
+
+    assert result.exit_code == 0, result.output
+    sent = [r.headers.get("Authorization") for r in api.requests]
+    assert sent == [None if role is None else f"Bearer {TOKENS[role]}"]
+    assert all(token not in result.output for token in TOKENS.values())
+
+
+@pytest.mark.parametrize(
+    ("args", "role"),
+    [(("approve", ORDER_ID), Role.MANAGER), (("restock", "cars", "1", "1"), Role.OPERATOR)],
+    ids=str,
+)
+def test_without_the_token_a_command_is_exit_2_naming_its_variable_and_calls_nothing(
+    api: FakeOrderApi, run: Run, tmp_path: Path, args: tuple[str, ...], role: Role
+) -> None:
+    tokens_file = tmp_path / "tokens.env"
+    tokens_file.write_text("APP_API_TOKEN=abc\n")
+    variable = role.token_variable
+
+    result = run(*args, env={variable: None, "ORDER_API_TOKENS": str(tokens_file)})
+
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"orderctl: {args[0]} needs the {role}'s token: set {variable}, "
+        f"or ORDER_API_TOKENS to a file that holds it ({tokens_file}: no {variable} in it)"
+    )
+    assert api.requests == []
+
+
+def test_a_token_comes_from_the_file_order_api_tokens_names(
+    api: FakeOrderApi, run: Run, tmp_path: Path
+) -> None:
+    tokens_file = tmp_path / "cluster-tokens.env"
+    tokens_file.write_text(f"APP_API_TOKEN=abc\nMANAGER_API_TOKEN={TOKENS[Role.MANAGER]}\n")
+
+    result = run(
+        "approve", ORDER_ID, env={"MANAGER_API_TOKEN": None, "ORDER_API_TOKENS": str(tokens_file)}
+    )
+
+    assert result.exit_code == 0, result.output
+    assert api.requests[0].headers["Authorization"] == f"Bearer {TOKENS[Role.MANAGER]}"
+
+
+def test_by_default_the_token_comes_from_the_machines_tokens_file(
+    api: FakeOrderApi, run: Run, tmp_path: Path
+) -> None:
+    tokens_file = tmp_path / ".local" / "state" / "dapr-order-processing" / "tokens.env"
+    tokens_file.parent.mkdir(parents=True)
+    tokens_file.write_text(f"OPERATOR_API_TOKEN={TOKENS[Role.OPERATOR]}\n")
+    env = {"OPERATOR_API_TOKEN": None, "ORDER_API_TOKENS": None, "HOME": str(tmp_path)}
+
+    result = run("restock", "cars", "1", "1", env=env)
+
+    assert result.exit_code == 0, result.output
+    assert api.requests[0].headers["Authorization"] == f"Bearer {TOKENS[Role.OPERATOR]}"
+
+
+@pytest.mark.parametrize(
+    ("token", "says"),
+    [
+        ("not-the-managers", "answered 401 unauthorized: This needs a manager's token"),
+        (
+            TOKENS[Role.OPERATOR],
+            "answered 403 forbidden: This needs a manager's token; sent a operator's",
+        ),
+    ],
+)
+def test_a_refusal_is_the_apis_message_and_where_the_token_came_from(
+    api: FakeOrderApi, run: Run, token: str, says: str
+) -> None:
+    result = run("approve", ORDER_ID, env={"MANAGER_API_TOKEN": token})
+
+    assert result.exit_code == 2
+    assert says in result.stderr
+    assert result.stderr.rstrip().endswith("; orderctl sent MANAGER_API_TOKEN")
+    assert token not in result.output
 
 
 # -- inventory, restock ------------------------------------------------------------------------
