@@ -371,7 +371,11 @@ def test_the_role_matrix_holds_on_the_cluster(
     method, target, *variant = request_line.split()
     order = role_world.waiting
     if target == "/orders/{order}/approval" and status == 202:
-        order = cluster.place(role_world.item, 11)  # decided here: one of its own
+        # Decided here: an order of its own, on an item of its own, whose end (after this
+        # test) leaves the item the other cells watch alone.
+        own_item = new_item()
+        cluster.restock(own_item, quantity=11, unit_price=5000)
+        order = cluster.place(own_item, 11)
         cluster.wait_for(order, step="awaiting_approval")
     path = target.format(order=order, item=role_world.item, paid=role_world.paid)
     body = request_body(method, target, malformed=variant == ["malformed"], item=new_item())
