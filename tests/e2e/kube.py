@@ -4,10 +4,15 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+from pathlib import Path
 from typing import Any
 
 REGISTRY = "127.0.0.1:5000"
+# Where the local cluster keeps its state and its caches (scripts/cluster/lib.sh).
+STATE = Path(os.environ.get("DAPR_LOCAL_STATE", Path.home() / ".local/state/dapr-order-processing"))
+CACHE = Path(os.environ.get("DAPR_LOCAL_CACHE", Path.home() / ".cache/dapr-order-processing"))
 PYTHON_IMAGE = f"{REGISTRY}/local/python:3.11-bookworm"
 
 

@@ -22,12 +22,11 @@ import httpx
 import pytest
 
 from tests.e2e.deployment import NAMESPACE, ROOT
-from tests.e2e.kube import kubectl, kubectl_json
+from tests.e2e.kube import STATE, kubectl, kubectl_json
 from tests.integration import report
 from tests.integration.harness import answers, listening, wait_until
 
 API = "http://127.0.0.1:8080"
-STATE = Path(os.environ.get("DAPR_LOCAL_STATE", Path.home() / ".local/state/dapr-order-processing"))
 EDITED = ROOT / "services/order-processor/order_processor/openapi.py"
 TITLE = '"title": "order-processor"'
 

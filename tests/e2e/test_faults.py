@@ -27,7 +27,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,14 +34,13 @@ import pytest
 
 from contracts.roles import Role
 from tests.e2e.deployment import NAMESPACE, ROOT, Cluster
-from tests.e2e.kube import REGISTRY, kubectl, kubectl_json
+from tests.e2e.kube import CACHE, REGISTRY, STATE, kubectl, kubectl_json
 from tests.integration import report
 from tests.integration.harness import wait_until
 
 UNIT_PRICE = 5000
 WAITING_QUANTITY = 11  # 55 000 USD: over the approval threshold
 ENDED = ("COMPLETED", "FAILED", "TERMINATED")
-STATE = Path(os.environ.get("DAPR_LOCAL_STATE", Path.home() / ".local/state/dapr-order-processing"))
 
 
 def retrying(
@@ -409,8 +407,7 @@ def test_order_processors_sidecar_dying_alone_loses_no_order(cluster: Cluster) -
 
 def changed_image(image: str) -> str:
     """The running image with one more label: another digest, as a new release would be."""
-    cache = Path(os.environ.get("DAPR_LOCAL_CACHE", Path.home() / ".cache/dapr-order-processing"))
-    buildah = ["buildah", "--root", str(cache / "cluster/images/buildah"), "--runroot",
+    buildah = ["buildah", "--root", str(CACHE / "cluster/images/buildah"), "--runroot",
                str(STATE / "cluster/buildah-run"), "--storage-driver", "overlay"]  # fmt: skip
 
     def b(*args: str) -> str:
