@@ -24,12 +24,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Forward:
-    """`kubectl port-forward` to a Service on a fixed local port, started again whenever it
-    ends, as skaffold and `make cluster-run` keep theirs: a forward to a Service sticks to one
-    pod and ends with it (a rollout, a deleted pod, the node's power loss)."""
+    """`kubectl port-forward` to a Service (or a ``pod/<name>``) on a fixed local port, started
+    again whenever it ends, as skaffold and `make cluster-run` keep theirs: a forward to a
+    Service sticks to one pod and ends with it (a rollout, a deleted pod, the node's power
+    loss)."""
 
     def __init__(self, service: str, port: int) -> None:
-        self.service, self.port, self.local = service, port, free_port()
+        self.target = service if "/" in service else f"service/{service}"
+        self.port, self.local = port, free_port()
         self.restarts = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
@@ -42,7 +44,7 @@ class Forward:
 
     def _start(self) -> None:
         self._process = subprocess.Popen(
-            ["kubectl", "-n", NAMESPACE, "port-forward", f"service/{self.service}",
+            ["kubectl", "-n", NAMESPACE, "port-forward", self.target,
              f"{self.local}:{self.port}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip

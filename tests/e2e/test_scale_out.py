@@ -1,5 +1,6 @@
-"""Two order-processor replicas, Redis as the actor store: orders spread over both, and a replica
-killed while orders are in flight loses none and charges none twice.
+"""Two order-processor replicas on one PostgreSQL actor store: orders spread over both, a replica
+killed while orders are in flight loses none and charges none twice, and each replica's board
+shows every order, whichever replica runs its workflow.
 
 The load runs in a pod inside the cluster, through the order-processor Service: a port-forward
 sticks to one pod, and would die with the one this test kills."""
@@ -10,13 +11,17 @@ import json
 import subprocess
 import uuid
 from collections.abc import Iterator
+from functools import partial
 
+import httpx
 import pytest
 
+from contracts.board import BoardState
 from contracts.roles import Role
-from tests.e2e.deployment import NAMESPACE, Cluster
+from tests.e2e.deployment import NAMESPACE, Cluster, Forward
 from tests.e2e.kube import kubectl, start_python_pod
 from tests.integration import report
+from tests.integration.harness import answers, wait_until
 
 ORDERS = 40
 
@@ -143,3 +148,46 @@ def test_a_replica_killed_mid_flight_loses_no_order(cluster: Cluster) -> None:
     assert figures["charges"] == figures["processed"]  # one charge per processed order
     assert figures["stock"] == 0
     assert figures["lowest_stock"] >= 0
+
+
+# Enough that both replicas run some (the chance that all land on one is 2 / 2**12).
+BOARD_ORDERS = 12
+
+
+def first_board(url: str, manager_token: str) -> BoardState:
+    """The first event of the replica's board stream, signed in as the manager."""
+    with httpx.Client(base_url=url, timeout=10) as http:
+        assert http.post("/board/session", json={"token": manager_token}).status_code == 200
+        with http.stream("GET", "/board/events", timeout=40) as events:
+            for line in events.iter_lines():
+                if line.startswith("data: "):
+                    return BoardState.model_validate_json(line.removeprefix("data: "))
+    raise AssertionError("the board's stream ended without an event")
+
+
+@pytest.mark.usefixtures("two_replicas")
+def test_each_replicas_board_shows_every_order(cluster: Cluster) -> None:
+    item = f"item-{uuid.uuid4().hex[:12]}"
+    cluster.restock(item, quantity=BOARD_ORDERS, unit_price=100)
+    placed = {cluster.place(item, 1) for _ in range(BOARD_ORDERS)}
+    for order_id in placed:
+        cluster.wait_for(order_id)
+    pods = order_processor_pods()
+    assert len(pods) == 2, pods
+
+    shown, ran = {}, {}
+    for pod in pods:
+        logs = kubectl("-n", NAMESPACE, "logs", pod, "-c", "order-processor")
+        ran[pod] = sum(order_id in logs for order_id in placed)
+        forward = Forward(pod, 8080)
+        try:
+            wait_until(partial(answers, f"{forward.url}/readyz"), deadline_s=60, what=pod)
+            board = first_board(forward.url, cluster.tokens[Role.MANAGER])
+        finally:
+            forward.close()
+        shown[pod] = len(placed & {order.order_id for order in board.orders})
+    report.record(
+        f"board: 2 replicas, {BOARD_ORDERS} orders; their logs name {ran}; each board lists {shown}"
+    )
+    assert all(count > 0 for count in ran.values())  # the workflows ran on both replicas
+    assert all(count == BOARD_ORDERS for count in shown.values())

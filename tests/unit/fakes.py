@@ -7,8 +7,9 @@ from __future__ import annotations
 import itertools
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -221,6 +222,7 @@ class FakeWorkflowState:
     serialized_input: str | None
     serialized_output: str | None = None
     serialized_custom_status: str | None = None
+    created_at: datetime | None = None
 
 
 class FakeWorkflowClient:
@@ -258,6 +260,9 @@ class FakeWorkflowClient:
         if state is not None:
             state.runtime_status = WorkflowStatus.COMPLETED
         return state
+
+    def list_instance_ids(self) -> Iterator[str]:
+        return iter(list(self.instances))
 
     def raise_workflow_event(self, instance_id: str, event_name: str, *, data: Any = None) -> None:
         self.events.append((instance_id, event_name, to_json(data)))

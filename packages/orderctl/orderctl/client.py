@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from contracts.errors import ErrorBody
 from contracts.inventory import InventoryItem, InventoryList, Restock
 from contracts.orders import (
+    MAX_WAIT_SECONDS,
     ApprovalAccepted,
     ApprovalDecision,
     OrderAccepted,
@@ -29,8 +30,6 @@ from orderctl.credentials import Credentials, Token
 
 DEFAULT_URL = "http://localhost:8080"
 REQUEST_TIMEOUT_S = 10.0
-# The longest the API holds a long poll (order_processor.watch.MAX_WAIT_SECONDS).
-MAX_WAIT_S = 30
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -171,8 +170,8 @@ class OrderClient:
 
     def next_status(self, order_id: str, *, step: str | None, wait_s: int) -> OrderStatus:
         """Long poll: the order once its step is not ``step`` (None: no step yet) or it has
-        ended, or as it is after ``wait_s`` seconds (at most ``MAX_WAIT_S``)."""
-        wait_s = max(0, min(wait_s, MAX_WAIT_S))
+        ended, or as it is after ``wait_s`` seconds (at most ``MAX_WAIT_SECONDS``)."""
+        wait_s = max(0, min(wait_s, MAX_WAIT_SECONDS))
         params = {"wait": wait_s, "step": step or ""}
         path = f"/orders/{_segment(order_id)}"
         return self._call("GET", path, OrderStatus, params=params, held_s=wait_s)

@@ -8,12 +8,18 @@ A request to a gated endpoint without a known token (``Authorization: Bearer <to
 or an order or item is looked up, so a refused request changes nothing and reveals nothing.
 An open endpoint never looks at ``Authorization``. The presented token is compared with every
 role's token in constant time, and it is never logged nor echoed.
+
+The manager's board is the one exception to bearer tokens: a browser page cannot keep a token
+out of reach of its own scripts, so the manager signs in once and the board's endpoints take
+the session cookie instead (``SESSION``; a decision also its CSRF token, ``SESSION_CHANGE``),
+checked in the same place and just as early (``order_processor.board.session``).
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 
 from flask import Flask, Response, request
@@ -30,9 +36,27 @@ OPEN: frozenset[Role] = frozenset()
 MANAGER = frozenset({Role.MANAGER})
 OPERATOR = frozenset({Role.OPERATOR})
 
+
+# Where the board's session travels: its cookie, and the header of its CSRF token.
+SESSION_COOKIE = "board_session"
+CSRF_HEADER = "X-CSRF-Token"
+
+
+@dataclass(frozen=True)
+class Session:
+    """The manager's board session (``SESSION_COOKIE``) instead of a bearer token; ``change``:
+    the request also carries the session's CSRF token (``CSRF_HEADER``)."""
+
+    change: bool = False
+
+
+SESSION = Session()
+SESSION_CHANGE = Session(change=True)
+Rule = frozenset[Role] | Session
+
 # Every endpoint the app serves, by Flask endpoint name (blueprint.view); the app refuses to
 # start if one is missing here or one named here is not served.
-ACCESS: Mapping[str, frozenset[Role]] = MappingProxyType(
+ACCESS: Mapping[str, Rule] = MappingProxyType(
     {
         # Customers place and follow orders (long polls too) and look at stock and prices.
         "orders.place_order": OPEN,
@@ -48,8 +72,21 @@ ACCESS: Mapping[str, frozenset[Role]] = MappingProxyType(
         "openapi.get_openapi": OPEN,
         "probes.healthz": OPEN,
         "probes.readyz": OPEN,
+        # The board: its page and sign-in are open, what it shows and decides takes the session.
+        "board.page": OPEN,
+        "board.static": OPEN,
+        "board.sign_in": OPEN,
+        "board.sign_out": OPEN,
+        "board.session": SESSION,
+        "board.events": SESSION,
+        "board.decide": SESSION_CHANGE,
     }
 )
+
+
+def bearer_roles(rule: Rule) -> frozenset[Role]:
+    """The roles whose bearer token an endpoint takes (none for the board's session)."""
+    return rule if isinstance(rule, frozenset) else OPEN
 
 
 def ordered(roles: frozenset[Role]) -> list[Role]:
@@ -123,7 +160,9 @@ def refusal(
     return None
 
 
-def init_app(app: Flask, tokens: RoleTokens) -> None:
+def init_app(
+    app: Flask, tokens: RoleTokens, session_refusal: Callable[[Session], Response | None]
+) -> None:
     """Check every request against ``ACCESS`` before its view, and before the hooks added
     after this call (app.py's request slots).
 
@@ -143,4 +182,7 @@ def init_app(app: Flask, tokens: RoleTokens) -> None:
         # No endpoint: an unknown path or method, answered 404/405 by the routing.
         if request.endpoint is None:
             return None
-        return refusal(ACCESS[request.endpoint], request.headers.get(AUTHORIZATION), tokens)
+        rule = ACCESS[request.endpoint]
+        if isinstance(rule, Session):
+            return session_refusal(rule)
+        return refusal(rule, request.headers.get(AUTHORIZATION), tokens)

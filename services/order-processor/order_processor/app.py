@@ -7,13 +7,17 @@ from flask import Flask, g, request
 
 from order_processor import access
 from order_processor.activities import OrderActivities
+from order_processor.board.routes import board_bp
+from order_processor.board.session import BoardSessions
 from order_processor.clients import InventoryClient, PaymentClient
+from order_processor.engine import Engine, WorkflowClient, dapr_workflow_client
 from order_processor.extension import OrderProcessor, current
+from order_processor.following.reads import OrderReader
+from order_processor.following.watch import OrderWatch
 from order_processor.routes import inventory_bp, openapi_bp, orders_bp, payments_bp
 from order_processor.runtime import Runtime, WorkflowWorker, workflow_runtime
-from order_processor.service import OrderService, WorkflowClient, dapr_workflow_client
+from order_processor.service import OrderService
 from order_processor.settings import Settings
-from order_processor.watch import OrderWatch
 from servicekit import web
 from servicekit.invoke import DaprInvoker
 
@@ -35,36 +39,45 @@ def create_app(
     worker = WorkflowWorker(
         OrderActivities(inventory, payment), runtime_factory or workflow_runtime
     )
-    orders = OrderService(
-        approval_timeout_seconds=settings.approval_timeout_seconds,
-        client_factory=workflow_client_factory or dapr_workflow_client,
-    )
+    engine = Engine(workflow_client_factory or dapr_workflow_client)
+    reader = OrderReader(engine)
+    tokens = access.RoleTokens(settings.role_tokens())
+    sessions = BoardSessions(tokens, settings.manager_api_token)
     processor = OrderProcessor(
         settings=settings,
         invoker=invoker,
         inventory=inventory,
         payment=payment,
-        orders=orders,
+        engine=engine,
+        orders=OrderService(
+            engine, reader, approval_timeout_seconds=settings.approval_timeout_seconds
+        ),
+        reader=reader,
         worker=worker,
-        watch=OrderWatch(orders, max_waiting=settings.max_waiting_requests),
+        watch=OrderWatch(reader, max_waiting=settings.max_waiting_requests),
         request_slots=threading.BoundedSemaphore(settings.gunicorn_threads),
     )
     processor.init_app(app)
+    sessions.init_app(app)
 
     # No web.require_app_token here: this is the public edge, guarded by role (access.py).
     app.register_blueprint(orders_bp)
     app.register_blueprint(inventory_bp)
     app.register_blueprint(payments_bp)
     app.register_blueprint(openapi_bp)
+    app.register_blueprint(board_bp)
     app.register_blueprint(web.create_probes_blueprint(processor.is_ready))
     # Before the request slots: a refused request never waits for one.
-    access.init_app(app, access.RoleTokens(settings.role_tokens()))
+    access.init_app(app, tokens, sessions.refusal)
     _bound_other_requests(app)
     return app
 
 
 def _is_long_poll() -> bool:
-    return request.endpoint == "orders.get_order" and "wait" in request.args
+    """A long poll, or the board's stream, which waits the same way (following.watch)."""
+    return request.endpoint == "board.events" or (
+        request.endpoint == "orders.get_order" and "wait" in request.args
+    )
 
 
 def _bound_other_requests(app: Flask) -> None:

@@ -21,6 +21,7 @@ from contracts.inventory import InventoryItem, Restock
 from contracts.orders import OrderRequest, OrderStatus
 from order_processor import extension
 from order_processor.clients import InventoryClient
+from order_processor.following.reads import OrderReader
 from order_processor.service import OrderService
 from servicekit import tracing
 from servicekit.invoke import TransientError
@@ -72,13 +73,15 @@ def _restock(
             clock.pause("inventory becoming reachable through Dapr")
 
 
-def _follow(orders: OrderService, order_id: str, clock: Clock) -> OrderStatus:
-    while (status := orders.status(order_id)).status in _UNFINISHED:
+def _follow(reader: OrderReader, order_id: str, clock: Clock) -> OrderStatus:
+    while (status := reader.status(order_id)).status in _UNFINISHED:
         clock.pause(f"order {order_id} finishing")
     return status
 
 
-def run_demo(orders: OrderService, inventory: InventoryClient, clock: Clock) -> None:
+def run_demo(
+    orders: OrderService, reader: OrderReader, inventory: InventoryClient, clock: Clock
+) -> None:
     _say("*** Welcome to the Dapr Workflow console app sample!")
     _say("*** Using this app, you can place orders that start workflows.")
     for name, unit_price, quantity in SEED_STOCK:
@@ -94,7 +97,7 @@ def run_demo(orders: OrderService, inventory: InventoryClient, clock: Clock) -> 
     # No HTTP request starts this order, so the demo opens the root span of its trace.
     with tracing.tracer().start_as_current_span("POST /orders (demo)"):
         accepted = orders.place(request)
-    status = _follow(orders, accepted.order_id, clock)
+    status = _follow(reader, accepted.order_id, clock)
     _say(f"Workflow completed! Result: {WorkflowStatus[status.status]}")
 
 
@@ -110,7 +113,7 @@ def run_if_asked(app: Flask, clock: Clock) -> None:
     processor = extension.of(app)
     try:
         if processor.settings.run_demo:
-            run_demo(processor.orders, processor.inventory, clock)
+            run_demo(processor.orders, processor.reader, processor.inventory, clock)
     except InterruptedError:
         return
     except Exception as err:

@@ -10,10 +10,12 @@ from typing import cast
 from flask import Flask, current_app
 
 from order_processor.clients import InventoryClient, PaymentClient
+from order_processor.engine import Engine
+from order_processor.following.reads import OrderReader
+from order_processor.following.watch import OrderWatch
 from order_processor.runtime import WorkflowWorker
 from order_processor.service import OrderService
 from order_processor.settings import Settings
-from order_processor.watch import OrderWatch
 from servicekit.invoke import DaprInvoker
 
 KEY = "order_processor"
@@ -25,7 +27,9 @@ class OrderProcessor:
     invoker: DaprInvoker
     inventory: InventoryClient
     payment: PaymentClient
+    engine: Engine
     orders: OrderService
+    reader: OrderReader
     worker: WorkflowWorker
     watch: OrderWatch
     # Requests other than long polls served at once (app.py).
@@ -44,7 +48,7 @@ class OrderProcessor:
         """Ready to place and follow orders: work items flow in, the engine answers, and the
         console demo (when on) has settled its stock, so what a user does next is not a race
         with it."""
-        return self.demo_done.is_set() and self.worker.is_ready() and self.orders.reaches_engine()
+        return self.demo_done.is_set() and self.worker.is_ready() and self.engine.answers()
 
 
 def of(app: Flask) -> OrderProcessor:
@@ -64,5 +68,5 @@ def stop(app: Flask) -> None:
     """Stop taking work, then close connections; safe to call twice."""
     processor = of(app)
     processor.worker.stop()
-    processor.orders.close()
+    processor.engine.close()
     processor.invoker.close()

@@ -15,3 +15,6 @@ UPDATE_INVENTORY = "update_inventory_activity"
 # Compensations.
 RELEASE_INVENTORY = "release_inventory_activity"
 REFUND_PAYMENT = "refund_payment_activity"
+
+# The event a manager's decision reaches the waiting workflow as.
+APPROVAL_EVENT = "manager_approval"

@@ -13,9 +13,11 @@ from typing import Any, get_args
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from contracts.board import BoardSession, BoardState, SignIn
 from contracts.errors import ErrorBody
 from contracts.inventory import InventoryItem, InventoryList, Restock
 from contracts.orders import (
+    MAX_WAIT_SECONDS,
     ApprovalAccepted,
     ApprovalDecision,
     OrderAccepted,
@@ -25,10 +27,19 @@ from contracts.orders import (
 )
 from contracts.payments import Payment
 from contracts.roles import Role
-from order_processor.access import ACCESS, ordered
-from order_processor.watch import MAX_WAIT_SECONDS
+from order_processor.access import (
+    ACCESS,
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    Rule,
+    Session,
+    bearer_roles,
+    ordered,
+)
 
 REF = "#/components/schemas/{model}"
+SESSION_SCHEME = "boardSession"
+CSRF_SCHEME = "boardCsrfToken"
 MODELS: tuple[type[BaseModel], ...] = (
     OrderRequest,
     OrderAccepted,
@@ -39,6 +50,9 @@ MODELS: tuple[type[BaseModel], ...] = (
     InventoryItem,
     Restock,
     Payment,
+    SignIn,
+    BoardSession,
+    BoardState,
     ErrorBody,
 )
 
@@ -205,6 +219,77 @@ def _paths() -> dict[str, Any]:
                 "responses": {"200": {"description": "OK"}},
             }
         },
+        **_board_paths(),
+    }
+
+
+def _board_paths() -> dict[str, Any]:
+    """The manager's board: its page, and the calls its script makes."""
+    html = {"200": {"description": "OK", "content": {"text/html": {}}}}
+    return {
+        "/board": {
+            "get": {"operationId": "board.page", "summary": "The board's page", "responses": html}
+        },
+        "/board/static/{name}": {
+            "get": {
+                "operationId": "board.static",
+                "summary": "The page's script and style",
+                "parameters": [_path_param("name")],
+                "responses": {"200": {"description": "OK"}, "404": {"description": "No file"}},
+            }
+        },
+        "/board/session": {
+            "post": {
+                "operationId": "board.sign_in",
+                "summary": "Sign in with the manager's token: sets the session cookie",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref(SignIn)}},
+                },
+                "responses": {
+                    "200": _json(BoardSession, "Signed in; send csrf_token with decisions"),
+                    **_errors(400, 401, 413, 422),
+                },
+            },
+            "get": {
+                "operationId": "board.session",
+                "summary": "The signed-in session's CSRF token",
+                "responses": {"200": _json(BoardSession, "Signed in")},
+            },
+            "delete": {
+                "operationId": "board.sign_out",
+                "summary": "Sign out",
+                "responses": {"204": {"description": "Signed out"}},
+            },
+        },
+        "/board/events": {
+            "get": {
+                "operationId": "board.events",
+                "summary": "Server-sent events: a BoardState at once and at each change",
+                "responses": {
+                    "200": {
+                        "description": "A stream of `board` events, each a BoardState",
+                        "content": {"text/event-stream": {"schema": _ref(BoardState)}},
+                    },
+                    **_errors(503),
+                },
+            }
+        },
+        "/board/orders/{order_id}/decision": {
+            "post": {
+                "operationId": "board.decide",
+                "summary": "A manager's decision from the board",
+                "parameters": [_ORDER_ID_PARAM],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref(ApprovalDecision)}},
+                },
+                "responses": {
+                    "202": _json(ApprovalAccepted, "Decision delivered"),
+                    **_errors(400, 404, 409, 413, 422),
+                },
+            }
+        },
     }
 
 
@@ -218,16 +303,33 @@ def _scheme(role: Role) -> str:
     return f"{role}Token"
 
 
+def _security(rule: Rule) -> list[dict[str, list[str]]]:
+    """``[]`` (none) when open, one bearer scheme per role allowed (any one will do), or the
+    board's session cookie (with its CSRF token for a change)."""
+    if isinstance(rule, Session):
+        needed: dict[str, list[str]] = {
+            SESSION_SCHEME: [],
+            **({CSRF_SCHEME: []} if rule.change else {}),
+        }
+        return [needed]
+    return [{_scheme(role): []} for role in ordered(rule)]
+
+
 def _with_roles(paths: dict[str, Any]) -> dict[str, Any]:
-    """Each operation with the security its endpoint has in ``ACCESS``: ``[]`` (none) when
-    open, else one bearer scheme per role allowed (any one of them will do)."""
+    """Each operation with the security its endpoint has in ``ACCESS``."""
     for item in paths.values():
         for operation in item.values():
-            roles = ACCESS[operation["operationId"]]
-            operation["security"] = [{_scheme(role): []} for role in ordered(roles)]
-            if roles:
+            rule = ACCESS[operation["operationId"]]
+            operation["security"] = _security(rule)
+            if operation["security"]:
                 refusals = _errors(401, 403)
-                refusals["401"]["headers"] = {"WWW-Authenticate": _CHALLENGE}
+                if isinstance(rule, Session):
+                    refusals["401"]["description"] = "No board session (sign in first)"
+                    refusals["403"]["description"] = (
+                        "From another origin, or a change without the session's CSRF token"
+                    )
+                else:
+                    refusals["401"]["headers"] = {"WWW-Authenticate": _CHALLENGE}
                 operation["responses"] = dict(
                     sorted({**operation["responses"], **refusals}.items())
                 )
@@ -235,9 +337,9 @@ def _with_roles(paths: dict[str, Any]) -> dict[str, Any]:
 
 
 def _security_schemes() -> dict[str, Any]:
-    """A bearer scheme for every role some operation needs."""
-    needed = frozenset().union(*ACCESS.values())
-    return {
+    """A bearer scheme for every role some operation needs, and the board's session."""
+    needed = frozenset().union(*map(bearer_roles, ACCESS.values()))
+    bearers = {
         _scheme(role): {
             "type": "http",
             "scheme": "bearer",
@@ -245,6 +347,21 @@ def _security_schemes() -> dict[str, Any]:
         }
         for role in ordered(needed)
     }
+    session = {
+        SESSION_SCHEME: {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": SESSION_COOKIE,
+            "description": "The board's session: POST /board/session with the manager's token",
+        },
+        CSRF_SCHEME: {
+            "type": "apiKey",
+            "in": "header",
+            "name": CSRF_HEADER,
+            "description": "The session's CSRF token (csrf_token of BoardSession)",
+        },
+    }
+    return {**bearers, **session}
 
 
 @cache

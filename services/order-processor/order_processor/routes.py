@@ -14,15 +14,18 @@ from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
 from contracts.errors import ErrorBody, FieldError
 from contracts.fields import ITEM_NAME, ORDER_ID
 from contracts.inventory import Restock
-from contracts.orders import ApprovalAccepted, ApprovalDecision, OrderRequest, Step
-from order_processor.extension import current
-from order_processor.openapi import openapi_document
-from order_processor.service import (
-    IdempotencyConflictError,
-    NotAwaitingApprovalError,
-    OrderNotFoundError,
+from contracts.orders import (
+    MAX_WAIT_SECONDS,
+    ApprovalAccepted,
+    ApprovalDecision,
+    OrderRequest,
+    Step,
 )
-from order_processor.watch import MAX_WAIT_SECONDS, TooManyWaitingError
+from order_processor.extension import current
+from order_processor.following.reads import OrderNotFoundError
+from order_processor.following.watch import TooManyWaitingError
+from order_processor.openapi import openapi_document
+from order_processor.service import IdempotencyConflictError, NotAwaitingApprovalError
 from servicekit import logs
 from servicekit.web import (
     ApiError,
@@ -108,7 +111,7 @@ def get_order(order_id: str) -> Response:
     wait = request.args.get("wait")
     try:
         if wait is None:
-            return json_response(current().orders.status(order_id))
+            return json_response(current().reader.status(order_id))
         wait_s = parse_value(_WAIT, wait, field="wait")
         step = request.args.get("step")
         seen = _seen_step(step)
@@ -134,7 +137,12 @@ def approve_order(order_id: str) -> Response:
     """202 ApprovalAccepted; 404 not_found; 409 not_awaiting_approval; 400/413/422 for bad input.
 
     A manager's token only (401/403 before anything else, access.py)."""
-    order_id = _order_id(order_id)
+    return json_response(decide_approval(order_id), 202)
+
+
+def decide_approval(raw_order_id: str) -> ApprovalAccepted:
+    """The manager's decision in the body, from the API or the board."""
+    order_id = _order_id(raw_order_id)
     decision = parse_body(ApprovalDecision)
     try:
         current().orders.decide_approval(order_id, decision)
@@ -142,7 +150,7 @@ def approve_order(order_id: str) -> Response:
         raise _not_found(order_id) from err
     except NotAwaitingApprovalError as err:
         raise ApiError(409, "not_awaiting_approval", str(err)) from err
-    return json_response(ApprovalAccepted(order_id=order_id, approved=decision.approved), 202)
+    return ApprovalAccepted(order_id=order_id, approved=decision.approved)
 
 
 # Pass-through to inventory and payment: validated here as they validate (so a bad request never

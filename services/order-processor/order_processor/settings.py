@@ -24,6 +24,9 @@ class Settings(ServiceSettings):
     customer_api_token: SecretStr = Field(min_length=MIN_TOKEN_LENGTH)
     operator_api_token: SecretStr = Field(min_length=MIN_TOKEN_LENGTH)
     manager_api_token: SecretStr = Field(min_length=MIN_TOKEN_LENGTH)
+    # Zipkin's search page, for the board's link from each order to its trace (the order's
+    # tag, ``order.id=<id>``, is appended): where the manager's browser reaches Zipkin.
+    zipkin_search_url: str = "http://localhost:9411/zipkin/?annotationQuery="
     # How long an order over the approval threshold waits for a manager before giving up.
     # Copied into each workflow's input when the order is placed, so replays never re-read it.
     approval_timeout_seconds: int = Field(default=24 * 3600, ge=1, le=30 * 24 * 3600)

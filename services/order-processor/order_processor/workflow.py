@@ -32,9 +32,10 @@ from dapr.ext.workflow import DaprWorkflowContext, RetryPolicy, TaskFailedError,
 from pydantic import ValidationError
 
 from contracts.inventory import ReservationRequest
-from contracts.orders import ApprovalDecision, FailureReason, OrderResult, Step
+from contracts.orders import ApprovalDecision, FailureReason, OrderResult
 from contracts.payments import Payment, PaymentRequest
-from order_processor import bell, names
+from order_processor import names
+from order_processor.following.publish import Progress
 from order_processor.messages import (
     ApprovalRequest,
     InventoryCheck,
@@ -48,7 +49,6 @@ from order_processor.messages import (
 from servicekit import logs
 
 APPROVAL_THRESHOLD_USD = 50_000
-APPROVAL_EVENT = "manager_approval"
 
 # Activities raise only transient failures (others are NonRetryableError), so retrying is
 # always worth it, within bounds: about a minute, then the workflow decides.
@@ -93,6 +93,7 @@ def order_processing_workflow(ctx: DaprWorkflowContext, order: OrderPayload) -> 
 
     # Inventory owns prices; the client never sends one.
     total = order.quantity * check.unit_price
+    progress.priced(total)
     yield from _notify(
         ctx, f"Received order {order_id} for {order.quantity} {order.item} at ${total} !"
     )
@@ -107,7 +108,7 @@ def order_processing_workflow(ctx: DaprWorkflowContext, order: OrderPayload) -> 
         )
         progress.reach("awaiting_approval")
         _log(ctx, "Order %s is waiting for a manager's approval", order_id)
-        approval = ctx.wait_for_external_event(APPROVAL_EVENT)
+        approval = ctx.wait_for_external_event(names.APPROVAL_EVENT)
         timeout = ctx.create_timer(timedelta(seconds=order.approval_timeout_seconds))
         winner = yield when_any([approval, timeout])
         if winner is not approval:
@@ -163,9 +164,7 @@ def order_processing_workflow(ctx: DaprWorkflowContext, order: OrderPayload) -> 
     return OrderResult(processed=True, total=total)
 
 
-def _release(
-    ctx: DaprWorkflowContext, progress: "Progress"
-) -> Generator[Any, Any, InventoryRelease]:
+def _release(ctx: DaprWorkflowContext, progress: Progress) -> Generator[Any, Any, InventoryRelease]:
     """Compensate the reservation made by verifying the order."""
     progress.reach("compensating")
     return InventoryRelease.model_validate(
@@ -196,31 +195,11 @@ def _approved(payload: object) -> bool:
 
 
 def _not_processed(
-    ctx: DaprWorkflowContext, progress: "Progress", reason: FailureReason, total: int | None = None
+    ctx: DaprWorkflowContext, progress: Progress, reason: FailureReason, total: int | None = None
 ) -> OrderResult:
     progress.reach("failed")
     _log(ctx, "Order %s not processed: %s", ctx.instance_id, reason)
     return OrderResult(processed=False, reason=reason, total=total)
-
-
-class Progress:
-    """The steps the order has reached, published as its custom status, oldest first and
-    comma-separated (``verifying_inventory,awaiting_approval``): whoever reads the order only
-    now still sees every step it passed (``orderctl place --wait`` shows each). A one-step
-    status, as revisions before the trail published, reads the same way."""
-
-    def __init__(self, ctx: DaprWorkflowContext) -> None:
-        self._ctx = ctx
-        self._steps: list[Step] = []
-
-    def reach(self, step: Step) -> None:
-        self._steps.append(step)
-        self._ctx.set_custom_status(",".join(self._steps))
-        # Wakes this process's long polls for the order (order_processor.watch): no I/O, no
-        # workflow state. Replaying too: daprd hands the first episode its start as history,
-        # so the first step is set while "replaying"; a replayed step costs a waiter one
-        # more read.
-        bell.ring(self._ctx.instance_id)
 
 
 def _log(ctx: DaprWorkflowContext, message: str, *args: object) -> None:

@@ -259,4 +259,4 @@ def test_an_endpoint_missing_from_the_table_stops_the_app_from_being_built() -> 
     app.register_blueprint(extra)
 
     with pytest.raises(RuntimeError, match=r"not named \['extra.forgotten'\]"):
-        access.init_app(app, RoleTokens({}))
+        access.init_app(app, RoleTokens({}), lambda _rule: None)

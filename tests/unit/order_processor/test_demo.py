@@ -12,6 +12,8 @@ from flask import Flask
 import order_processor
 from order_processor import demo, extension
 from order_processor.clients import InventoryClient
+from order_processor.engine import Engine
+from order_processor.following.reads import OrderReader
 from order_processor.service import OrderService
 from servicekit.invoke import DaprInvoker
 from tests.unit.fakes import DaprMesh, FakeWorkflowClient
@@ -46,8 +48,10 @@ def no_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(demo, "POLL_INTERVAL_SECONDS", 0)
 
 
-def orders(client: FakeWorkflowClient) -> OrderService:
-    return OrderService(approval_timeout_seconds=60, client_factory=lambda: client)
+def orders(client: FakeWorkflowClient) -> tuple[OrderService, OrderReader]:
+    engine = Engine(lambda: client)
+    reader = OrderReader(engine)
+    return OrderService(engine, reader, approval_timeout_seconds=60), reader
 
 
 def test_demo_restocks_orders_one_car_and_prints_like_the_seed(
@@ -57,7 +61,7 @@ def test_demo_restocks_orders_one_car_and_prints_like_the_seed(
     beats: list[None] = []
 
     demo.run_demo(
-        orders(client),
+        *orders(client),
         InventoryClient(invoker),
         demo.Clock(30, heartbeat=lambda: beats.append(None)),
     )
@@ -83,7 +87,7 @@ def test_the_demo_waits_for_inventory_until_its_deadline(
     mesh.overrides["inventory"] = unreachable
 
     with pytest.raises(TimeoutError, match="inventory becoming reachable"):
-        demo.run_demo(orders(FakeWorkflowClient()), InventoryClient(invoker), demo.Clock(0))
+        demo.run_demo(*orders(FakeWorkflowClient()), InventoryClient(invoker), demo.Clock(0))
     assert [r.url.path for r in mesh.requests] == [
         "/v1.0/invoke/inventory/method/inventory/paperclip"
     ]
@@ -94,7 +98,7 @@ def test_the_demo_ends_on_shutdown(invoker: DaprInvoker, mesh: DaprMesh) -> None
 
     with pytest.raises(InterruptedError):
         demo.run_demo(
-            orders(FakeWorkflowClient()),
+            *orders(FakeWorkflowClient()),
             InventoryClient(invoker),
             demo.Clock(60, stopping=lambda: True),
         )

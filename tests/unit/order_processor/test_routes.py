@@ -217,17 +217,40 @@ def running(workflow_client: FakeWorkflowClient, order_id: str, step: str | None
     state.serialized_custom_status = step
 
 
+AT = "2026-12-02T12:00:00Z"
+PROGRESS = (
+    '{"trail": [{"step": "verifying_inventory", "at": "2026-12-02T12:00:00Z"},'
+    ' {"step": "processing_payment", "at": "2026-12-02T12:00:00Z"}], "total": 5000}'
+)
+
+
 @pytest.mark.parametrize(
-    ("custom_status", "steps"),
+    ("custom_status", "trail", "total"),
     [
-        # The trail the workflow publishes (workflow.Progress): step is its last.
-        ("verifying_inventory,processing_payment", ["verifying_inventory", "processing_payment"]),
-        # One step, as revisions before the trail published it.
-        ("processing_payment", ["processing_payment"]),
+        # What the workflow publishes (following.publish.Progress): step is the trail's last.
+        (
+            PROGRESS,
+            [{"step": "verifying_inventory", "at": AT}, {"step": "processing_payment", "at": AT}],
+            5000,
+        ),
+        # As revisions before the times published it: the steps comma-joined, or one alone.
+        (
+            "verifying_inventory,processing_payment",
+            [
+                {"step": "verifying_inventory", "at": None},
+                {"step": "processing_payment", "at": None},
+            ],
+            None,
+        ),
+        ("processing_payment", [{"step": "processing_payment", "at": None}], None),
     ],
 )
 def test_status_reports_runtime_status_and_every_step(
-    client: FlaskClient, workflow_client: FakeWorkflowClient, custom_status: str, steps: list[str]
+    client: FlaskClient,
+    workflow_client: FakeWorkflowClient,
+    custom_status: str,
+    trail: list[dict[str, str | None]],
+    total: int | None,
 ) -> None:
     order_id = place(client).get_json()["order_id"]
     running(workflow_client, order_id, custom_status)
@@ -236,7 +259,12 @@ def test_status_reports_runtime_status_and_every_step(
         "order_id": order_id,
         "status": "RUNNING",
         "step": "processing_payment",
-        "steps": steps,
+        "steps": [reached["step"] for reached in trail],
+        "trail": trail,
+        "item": "cars",
+        "quantity": 1,
+        "total": total,
+        "placed_at": None,
         "result": None,
     }
 

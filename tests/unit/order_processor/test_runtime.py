@@ -124,7 +124,7 @@ def test_app_creation_connects_nothing(
     app: Flask, fake_runtime: FakeRuntime, workflow_client: FakeWorkflowClient
 ) -> None:
     assert fake_runtime.started == 0
-    assert app.extensions[extension.KEY].orders._client is None
+    assert app.extensions[extension.KEY].engine._client is None
 
 
 def test_stop_closes_what_start_opened(

@@ -1,4 +1,5 @@
-"""OrderService reads a torn workflow state again (dapr/dapr#10242) wherever it reads one."""
+"""Placing and deciding read a torn workflow state again (dapr/dapr#10242) wherever they read
+one, as reading an order does."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 from dapr.ext.workflow import WorkflowStatus
 
 from contracts.orders import ApprovalDecision, OrderRequest
+from order_processor.engine import Engine
+from order_processor.following.reads import OrderReader
 from order_processor.service import OrderService
 from tests.unit.fakes import TORN_READ as TORN
 from tests.unit.fakes import FakeRpcError, FakeWorkflowClient, FakeWorkflowState
@@ -29,11 +32,16 @@ class TornReads(FakeWorkflowClient):
         return super().get_workflow_state(instance_id, fetch_payloads=fetch_payloads)
 
 
+def reader(client: FakeWorkflowClient) -> OrderReader:
+    return OrderReader(Engine(lambda: client), torn_read_retry_delays_s=(0, 0, 0))
+
+
 def service(client: FakeWorkflowClient) -> OrderService:
+    engine = Engine(lambda: client)
     return OrderService(
+        engine,
+        OrderReader(engine, torn_read_retry_delays_s=(0, 0, 0)),
         approval_timeout_seconds=60,
-        client_factory=lambda: client,
-        torn_read_retry_delays_s=(0, 0, 0),
     )
 
 
@@ -47,7 +55,7 @@ def test_a_torn_status_read_is_read_again() -> None:
     client = TornReads(torn=2)
     running(client, "abc", "verifying_inventory")
 
-    status = service(client).status("abc")
+    status = reader(client).status("abc")
 
     assert status.status == "RUNNING"
     assert client.reads == 3

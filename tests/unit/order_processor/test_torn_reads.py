@@ -7,7 +7,7 @@ import logging
 import grpc
 import pytest
 
-from order_processor import torn_reads
+from order_processor.following import torn_reads
 from tests.unit.fakes import TORN_READ as TORN
 from tests.unit.fakes import FakeRpcError
 

@@ -14,9 +14,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from contracts.orders import OrderStatus, Step
-from order_processor.bell import StepBell
-from order_processor.service import OrderNotFoundError, OrderService
-from order_processor.watch import OrderWatch, TooManyWaitingError
+from order_processor.following.bell import StepBell
+from order_processor.following.reads import OrderNotFoundError, OrderReader, order_status
+from order_processor.following.watch import OrderWatch, TooManyWaitingError
 from tests.unit.fakes import FakeWorkflowClient, FakeWorkflowState
 
 ORDER_ID = "0123456789abcdef0123456789abcdef"
@@ -32,7 +32,7 @@ def status(step: Step | None, runtime: str = "RUNNING") -> OrderStatus:
 
 
 class ScriptedOrders:
-    """The part of OrderService the watch uses; each read answers the next scripted status
+    """The part of OrderReader the watch uses; each read answers the next scripted status
     (then keeps the last), and the completion wait blocks until released."""
 
     def __init__(self, *statuses: OrderStatus) -> None:
@@ -51,12 +51,13 @@ class ScriptedOrders:
             self.on_read(self.reads)
         return self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
 
-    def wait_for_completion(self, order_id: str, *, timeout_seconds: int) -> Any:
+    def wait_for_end(self, order_id: str, *, timeout_seconds: int) -> OrderStatus:
         self.waits += 1
         self.waiting.set()
         if not self.release.wait(timeout_seconds):
             raise TimeoutError
-        return FakeWorkflowState(ORDER_ID, WorkflowStatus.COMPLETED, None, None, "completed")
+        ended = FakeWorkflowState(ORDER_ID, WorkflowStatus.COMPLETED, None, None, "completed")
+        return order_status(ORDER_ID, cast(Any, ended))
 
 
 def ring_after_first_read(orders: ScriptedOrders, bell: StepBell) -> None:
@@ -71,7 +72,7 @@ def ring_after_first_read(orders: ScriptedOrders, bell: StepBell) -> None:
 
 def watch(orders: ScriptedOrders, bell: StepBell | None = None, max_waiting: int = 4) -> OrderWatch:
     return OrderWatch(
-        cast(OrderService, orders),
+        cast(OrderReader, orders),
         max_waiting=max_waiting,
         bell=bell or StepBell(),
         recheck_s=NEVER_S,

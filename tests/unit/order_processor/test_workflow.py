@@ -10,7 +10,7 @@ import ast
 import logging
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +24,14 @@ from dapr.ext.workflow._durabletask.internal import protos as pb
 from dapr.ext.workflow._durabletask.internal.shared import from_json, to_json
 from pydantic import BaseModel
 
-import order_processor.bell
-from contracts.orders import ApprovalDecision, OrderResult
+import order_processor.following.bell
+from contracts.orders import ApprovalDecision, OrderProgress, OrderResult
 from contracts.payments import Payment
 from order_processor import workflow
-from order_processor.bell import StepBell
+from order_processor.following.bell import StepBell
 from order_processor.messages import InventoryCheck, InventoryRelease, InventoryUpdate, OrderPayload
+from order_processor.names import APPROVAL_EVENT
 from order_processor.workflow import (
-    APPROVAL_EVENT,
     APPROVAL_THRESHOLD_USD,
     COMPENSATION_RETRY,
     RETRY,
@@ -46,6 +46,9 @@ class FakeContext:
         self.instance_id = ORDER_ID
         self.is_replaying = replaying
         self.steps: list[str] = []
+        self.progress = OrderProgress()
+        # The workflow's clock: replay-safe, naive UTC as the SDK's.
+        self.current_utc_datetime = datetime(2026, 12, 2, 12, 0, 0)
         self.activities: list[task.CompletableTask[Any]] = []
         self.events: dict[str, task.CompletableTask[Any]] = {}
         self.timers: list[task.CompletableTask[Any]] = []
@@ -71,10 +74,12 @@ class FakeContext:
         return t
 
     def set_custom_status(self, status: str) -> None:
-        # The trail of steps (workflow.Progress): each status extends the last by one.
-        steps = status.split(",")
+        # The trail of steps (following.publish.Progress): each status extends the last by one.
+        self.progress = OrderProgress.decode(status)
+        steps = self.progress.steps
         assert steps[:-1] == self.steps, f"{status!r} does not extend {self.steps}"
-        self.steps = steps
+        assert all(reached.at is not None for reached in self.progress.trail)
+        self.steps = list(steps)
 
 
 def wire(value: Any) -> Any:
@@ -532,7 +537,7 @@ def test_each_step_rings_this_process_s_long_polls(
     replaying: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bell = StepBell(remember_s=0.0)
-    monkeypatch.setattr(order_processor.bell, "BELL", bell)
+    monkeypatch.setattr(order_processor.following.bell, "BELL", bell)
     with bell.listen(ORDER_ID) as rung:
         Run(order(), replaying=replaying)  # runs up to the first activity: verifying
 

@@ -1,8 +1,7 @@
-"""The in-process bell the workflow rings when an order reaches a step, for the long poll.
+"""The in-process bell the workflow rings when an order reaches a step, for the waits of
+``following.watch``: one order's long polls listen for that order, the board for every order.
 
-Apart from ``order_processor.watch`` so that the workflow can ring it without importing the
-service (which imports the workflow). Ringing is no I/O and changes no workflow state, so the
-workflow stays deterministic.
+Ringing is no I/O and changes no workflow state, so the workflow stays deterministic.
 """
 
 import threading
@@ -21,6 +20,8 @@ class StepBell:
     def __init__(self, remember_s: float = 1.0) -> None:
         self._lock = threading.Lock()
         self._waiters: dict[str, set[threading.Event]] = {}
+        # Whoever listens to every order (the board's streams).
+        self._everything: set[threading.Event] = set()
         self._remember_s = remember_s
         # order id -> when it was last rung, oldest first (pruned as rings come in).
         self._rung: dict[str, float] = {}
@@ -45,6 +46,18 @@ class StepBell:
                     if not waiters:
                         del self._waiters[order_id]
 
+    @contextmanager
+    def listen_to_all(self) -> Iterator[threading.Event]:
+        """An event set by every ring, for any order, while the block runs."""
+        event = threading.Event()
+        with self._lock:
+            self._everything.add(event)
+        try:
+            yield event
+        finally:
+            with self._lock:
+                self._everything.discard(event)
+
     def ring(self, order_id: str) -> None:
         """The order's workflow has set a step (not yet saved); cheap when nobody listens."""
         now = time.monotonic()
@@ -56,7 +69,7 @@ class StepBell:
                 if now - self._rung[oldest] < self._remember_s:
                     break
                 del self._rung[oldest]
-            waiters = tuple(self._waiters.get(order_id, ()))
+            waiters = (*self._waiters.get(order_id, ()), *self._everything)
         for event in waiters:
             event.set()
 
