@@ -57,7 +57,7 @@ test: setup up lint ## Set up everything, then run lint and the whole test suite
 	$(UV) run --frozen pytest $(PYTEST_ARGS)
 
 .PHONY: setup
-setup: runtime python k8s-tools ## Build/install the Dapr runtime and CLI, and the Python environment
+setup: runtime python k8s-tools browser ## Build/install the Dapr runtime and CLI, the Python environment and chromium
 
 .PHONY: runtime
 runtime: ## Install daprd, placement, scheduler and the dapr CLI into ~/.dapr/bin
@@ -67,6 +67,10 @@ runtime: ## Install daprd, placement, scheduler and the dapr CLI into ~/.dapr/bi
 python: ## Install uv (from PyPI) and sync the workspace from uv.lock
 	@$(UV) --version 2>/dev/null | grep -q "uv $(UV_VERSION)" || python3 -m pip install -q "uv==$(UV_VERSION)"
 	$(UV) sync --frozen
+
+.PHONY: browser
+browser: ## Debian's chromium for the board's browser tests (apt-get, only if it is missing)
+	scripts/install-browser.sh
 
 .PHONY: k8s-tools
 k8s-tools: ## kustomize, skaffold's schema and the Dapr CRDs for the offline Kubernetes checks

@@ -6,6 +6,9 @@ import pytest
 
 from tests.integration import report
 
+# A real browser (Debian's chromium through Playwright): `browser`, `page`, `page_events`.
+pytest_plugins = ["tests.browser"]
+
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     figures = report.lines()

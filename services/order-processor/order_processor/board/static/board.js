@@ -2,6 +2,7 @@
 // (textContent, never HTML), and this file is the page's only script (the CSP allows no other).
 "use strict";
 
+const RETRY_MS = 2000;
 const ENDED = new Set(["COMPLETED", "FAILED", "TERMINATED"]);
 const LABELS = {
   running: "in progress",
@@ -175,9 +176,15 @@ function listen() {
   source.addEventListener("open", () => connection("live", "live"));
   source.addEventListener("error", async () => {
     connection("reconnecting", "reconnecting…");
-    // EventSource tries again by itself; a session that has ended will not come back.
+    // A session that has ended will not come back.
     const response = await fetch("/board/session");
-    if (response.status === 401) signedOut();
+    if (response.status === 401) return signedOut();
+    // EventSource tries again by itself after a dropped stream, but not after an error answer
+    // (a 503 while inventory or daprd restarts): then a new one, a little later.
+    if (source && source.readyState === EventSource.CLOSED) {
+      source = null;
+      setTimeout(() => { if (csrfToken && !source) listen(); }, RETRY_MS);
+    }
   });
 }
 
