@@ -121,15 +121,20 @@ def get_order(order_id: str) -> Response:
     except OrderNotFoundError as err:
         raise _not_found(order_id) from err
     except TooManyWaitingError:
-        response = error_response(
-            503,
-            ErrorBody(
-                error="too_many_waiting",
-                message=f"Too many requests are waiting; retry in {RETRY_AFTER_S} s",
-            ),
-        )
-        response.headers["Retry-After"] = str(RETRY_AFTER_S)
-        return response
+        return too_many_waiting()
+
+
+def too_many_waiting() -> Response:
+    """503 with Retry-After: as many long polls (and board streams) as allowed already wait."""
+    response = error_response(
+        503,
+        ErrorBody(
+            error="too_many_waiting",
+            message=f"Too many requests are waiting; retry in {RETRY_AFTER_S} s",
+        ),
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
 
 
 @orders_bp.post("/<order_id>/approval")

@@ -202,3 +202,23 @@ def test_progress_reads_back_what_it_wrote_and_what_older_revisions_wrote() -> N
         "awaiting_approval",
     ]
     assert OrderProgress.decode(None).steps == []
+
+
+def test_a_stream_beyond_the_bound_is_a_503_with_retry_after(
+    client: FlaskClient, app: Flask
+) -> None:
+    sign_in(client)
+    processor = app.extensions["order_processor"]
+    slots = processor.watch._slots
+    taken = 0
+    while slots.acquire(blocking=False):
+        taken += 1
+    try:
+        response = client.get("/board/events")
+    finally:
+        for _ in range(taken):
+            slots.release()
+
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "too_many_waiting"
+    assert response.headers["Retry-After"] == "1"

@@ -10,7 +10,8 @@ from contracts.orders import OrderStatus
 from order_processor.board import session as sessions
 from order_processor.extension import OrderProcessor, current
 from order_processor.following.reads import ENDED
-from order_processor.routes import decide_approval
+from order_processor.following.watch import TooManyWaitingError
+from order_processor.routes import decide_approval, too_many_waiting
 from servicekit.web import ApiError, json_response, parse_body
 
 STATIC = Path(__file__).parent / "static"
@@ -81,7 +82,10 @@ def events() -> Response:
     processor = current()
     stream = processor.watch.changes(lambda: board_state(processor))
     # Started here, not in the response: too many waiting is a 503 before any byte streams.
-    first = next(stream)
+    try:
+        first = next(stream)
+    except TooManyWaitingError:
+        return too_many_waiting()
     return Response(
         stream_with_context(_events(first, stream)),
         mimetype="text/event-stream",
