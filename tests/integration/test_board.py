@@ -13,6 +13,7 @@ suite leaves the repo as it was."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -20,6 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -321,6 +323,63 @@ def test_a_hostile_item_name_is_refused_and_hostile_text_renders_as_text(
     expect(page.locator("#board img")).to_have_count(0)
     assert page.locator("img").count() == 0
     assert_quiet(page_events)
+
+
+def test_the_page_renders_a_hostile_name_as_text_when_the_stream_carries_one(
+    world: World, page: Page, page_events: PageEvents
+) -> None:
+    """The API cannot store markup in a name, so the renderer is fed one anyway: the board's
+    real state, read from its real stream, with one item renamed to the hostile text, served
+    to the page in place of ``/board/events``. Everything else (sign-in, session) is real."""
+    item = world.stocked(new_item())
+    order_id = world.place(item, 11)
+    world.api.wait_for(order_id, step="awaiting_approval")
+    state = first_board_event(world)
+    assert item in {order["item"] for order in state["orders"]}
+    for entry in state["orders"]:
+        if entry["item"] == item:
+            entry["item"] = HOSTILE
+    for entry in state["stock"]:
+        if entry["name"] == item:
+            entry["name"] = HOSTILE
+    stream = f"retry: 60000\n\nevent: board\ndata: {json.dumps(state)}\n\n"
+    page.route(
+        "**/board/events",
+        lambda route: route.fulfill(
+            status=200, headers={"Content-Type": "text/event-stream"}, body=stream
+        ),
+    )
+
+    page.goto(world.board_url)
+    page.locator("input#token").fill(world.manager_token)
+    page.locator("form#sign-in [type=submit]").click()
+
+    row = waiting_row(page, order_id)
+    expect(row).to_be_visible(timeout=SIGN_IN_MS)
+    for cell in (row.locator("td.item"), order_row(page, order_id).locator("td.item")):
+        expect(cell).to_have_text(HOSTILE)
+        assert cell.evaluate("td => td.textContent") == HOSTILE
+    stock = page.locator("table#stock tbody tr", has_text=HOSTILE)
+    expect(stock).to_have_count(1)
+    assert stock.get_attribute("data-item") == HOSTILE
+    assert stock.locator("td").first.evaluate("td => td.textContent") == HOSTILE
+    # An <img onerror> would have fired by now: the document is complete and the rows drawn.
+    page.wait_for_function("document.readyState === 'complete'")
+    assert page.locator("img").count() == 0
+    assert_quiet(page_events)
+
+
+def first_board_event(world: World) -> dict[str, Any]:
+    """The first ``board`` event of a real ``GET /board/events``, as JSON."""
+    cookie, _ = world.session()
+    with httpx.stream(
+        "GET", f"{world.board_url}/events", headers={"Cookie": cookie}, timeout=10
+    ) as response:
+        assert response.status_code == 200, response.read()
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                return dict(json.loads(line.removeprefix("data: ")))
+    raise AssertionError("the board's stream ended before its first event")
 
 
 def test_a_decision_without_the_session_or_its_csrf_token_is_refused(world: World) -> None:
