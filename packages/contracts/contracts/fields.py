@@ -1,8 +1,17 @@
 """Field types shared by several areas, so a limit is stated once."""
 
+from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    TypeAdapter,
+)
 
 # Item names are lowercase keys (cars, paperclip, computers); they appear in URL paths and in
 # state-store keys, so only a safe alphabet is accepted; "Cars" is stored as "cars".
@@ -29,6 +38,14 @@ StockQuantity = Annotated[StrictInt, Field(ge=0, le=1_000_000_000)]
 # Whole US dollars, as in the seed (a car costs 5000).
 UnitPrice = Annotated[StrictInt, Field(ge=0, le=10_000_000)]
 Amount = Annotated[StrictInt, Field(ge=0, le=10_000 * 10_000_000)]
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+# A moment in time; a naive one is UTC (the Dapr SDK's workflow clock and state times are).
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 class StrictModel(BaseModel):

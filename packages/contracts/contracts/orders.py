@@ -4,7 +4,7 @@ publishes of its progress (``OrderProgress``), which the API and the board read.
 from datetime import datetime
 from typing import Literal, Self, get_args
 
-from pydantic import AwareDatetime, ConfigDict, Field, StrictBool, ValidationError
+from pydantic import ConfigDict, Field, StrictBool, ValidationError
 
 from contracts.fields import (
     Amount,
@@ -12,6 +12,7 @@ from contracts.fields import (
     OrderId,
     OrderQuantity,
     StrictModel,
+    UtcDatetime,
 )
 
 # The longest the API holds a long poll (``GET /orders/<id>?wait=S``): below every usual
@@ -83,7 +84,7 @@ class StepReached(StrictModel):
     None only in a trail written before steps carried their time."""
 
     step: Step
-    at: AwareDatetime | None = None
+    at: UtcDatetime | None = None
 
 
 class OrderProgress(StrictModel):
@@ -144,5 +145,5 @@ class OrderStatus(StrictModel):
     item: ItemName | None = None
     quantity: OrderQuantity | None = None
     total: Amount | None = None
-    placed_at: AwareDatetime | None = None
+    placed_at: UtcDatetime | None = None
     result: OrderResult | None = None

@@ -61,6 +61,10 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": REF.format(model=model.__name__)}
 
 
+def _body(model: type[BaseModel]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": _ref(model)}}}
+
+
 def _json(model: type[BaseModel], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
 
@@ -103,10 +107,7 @@ def _paths() -> dict[str, Any]:
                         "schema": {"type": "string", "minLength": 1, "maxLength": 200},
                     }
                 ],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref(OrderRequest)}},
-                },
+                "requestBody": _body(OrderRequest),
                 "responses": {
                     "202": _json(OrderAccepted, "Order accepted"),
                     **_errors(400, 409, 413, 422),
@@ -146,10 +147,7 @@ def _paths() -> dict[str, Any]:
                 "operationId": "orders.approve_order",
                 "summary": "A manager's decision on an order waiting for approval",
                 "parameters": [_ORDER_ID_PARAM],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref(ApprovalDecision)}},
-                },
+                "requestBody": _body(ApprovalDecision),
                 "responses": {
                     "202": _json(ApprovalAccepted, "Decision delivered"),
                     **_errors(400, 404, 409, 413, 422),
@@ -177,10 +175,7 @@ def _paths() -> dict[str, Any]:
                 "operationId": "inventory.restock_item",
                 "summary": "Restock: set available quantity and price; reservations are kept",
                 "parameters": [_ITEM_PARAM],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref(Restock)}},
-                },
+                "requestBody": _body(Restock),
                 "responses": {
                     "200": _json(InventoryItem, "The item as restocked"),
                     **_errors(400, 413, 422, 503),
@@ -242,10 +237,7 @@ def _board_paths() -> dict[str, Any]:
             "post": {
                 "operationId": "board.sign_in",
                 "summary": "Sign in with the manager's token: sets the session cookie",
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref(SignIn)}},
-                },
+                "requestBody": _body(SignIn),
                 "responses": {
                     "200": _json(BoardSession, "Signed in; send csrf_token with decisions"),
                     **_errors(400, 401, 413, 422),
@@ -280,10 +272,7 @@ def _board_paths() -> dict[str, Any]:
                 "operationId": "board.decide",
                 "summary": "A manager's decision from the board",
                 "parameters": [_ORDER_ID_PARAM],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref(ApprovalDecision)}},
-                },
+                "requestBody": _body(ApprovalDecision),
                 "responses": {
                     "202": _json(ApprovalAccepted, "Decision delivered"),
                     **_errors(400, 404, 409, 413, 422),

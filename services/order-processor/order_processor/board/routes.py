@@ -6,7 +6,6 @@ from pathlib import Path
 from flask import Blueprint, Response, send_from_directory, stream_with_context
 
 from contracts.board import BoardSession, BoardState, SignIn
-from contracts.orders import OrderStatus
 from order_processor.board import session as sessions
 from order_processor.extension import OrderProcessor, current
 from order_processor.following.reads import ENDED
@@ -109,15 +108,11 @@ def _event(board: BoardState) -> str:
 
 
 def board_state(processor: OrderProcessor) -> BoardState:
-    orders = processor.reader.every_order()
-    shown = [order for order in orders if order.status not in ENDED]
-    shown += [order for order in orders if order.status in ENDED][:RECENTLY_ENDED]
+    orders = processor.reader.every_order()  # newest first
+    ended = [order.order_id for order in orders if order.status in ENDED]
+    recent = set(ended[:RECENTLY_ENDED])
     return BoardState(
-        orders=sorted(shown, key=_newest_first),
+        orders=[o for o in orders if o.status not in ENDED or o.order_id in recent],
         stock=processor.inventory.list_items().items,
         trace_search=processor.settings.zipkin_search_url,
     )
-
-
-def _newest_first(order: OrderStatus) -> float:
-    return -order.placed_at.timestamp() if order.placed_at else 0.0

@@ -4,8 +4,6 @@ Deterministic: the time of a step is the workflow's own clock (the same on every
 ringing the bell is no I/O and changes no workflow state.
 """
 
-from datetime import UTC, datetime
-
 from dapr.ext.workflow import DaprWorkflowContext
 
 from contracts.orders import OrderProgress, Step
@@ -24,14 +22,9 @@ class Progress:
         self._progress = self._progress.priced(total)
 
     def reach(self, step: Step) -> None:
-        self._progress = self._progress.reached(step, _aware(self._ctx.current_utc_datetime))
+        self._progress = self._progress.reached(step, self._ctx.current_utc_datetime)
         self._ctx.set_custom_status(self._progress.encode())
         # Wakes this process's waiters for the order (following.watch). Replaying too: daprd
         # hands the first episode its start as history, so the first step is set while
         # "replaying"; a replayed step costs a waiter one more read.
         bell.ring(self._ctx.instance_id)
-
-
-def _aware(moment: datetime) -> datetime:
-    """The SDK's workflow clock is naive UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

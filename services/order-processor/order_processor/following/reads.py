@@ -58,15 +58,9 @@ def order_status(order_id: str, state: WorkflowState) -> OrderStatus:
         item=payload.item if payload else None,
         quantity=payload.quantity if payload else None,
         total=result.total if result and result.total is not None else progress.total,
-        placed_at=_aware(state.created_at),
+        placed_at=state.created_at,
         result=result,
     )
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class OrderReader:
@@ -117,9 +111,9 @@ class OrderReader:
                 orders.append(known)
                 continue
             state = self.state(order_id)
-            if state is None or order_payload(state) is None:
+            order = order_status(order_id, state) if state is not None else None
+            if order is None or order.item is None:
                 continue  # purged since listed, or not an order (no other workflow runs here)
-            order = order_status(order_id, state)
             if order.status in ENDED:
                 self._remember(order)
             orders.append(order)
