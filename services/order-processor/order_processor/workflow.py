@@ -13,8 +13,9 @@ compensation fails the workflow itself, because that needs a person.
 Retry budget of this layer (delay before attempt n+1 is ``first_retry_interval *
 backoff_coefficient ** (n - 1)``, capped at ``max_retry_interval``):
 
-- ``RETRY`` (forward steps, notifications): 8 attempts, waits 1+2+4+8+15+15+15 = 60 s,
-  enough to ride out a dependency's restart.
+- ``RETRY`` (forward steps, notifications): 9 attempts, waits 1+2+4+8+16+30+30+30 = 121 s,
+  enough to ride out a dependency's pod being replaced on Kubernetes (rescheduled, its sidecar
+  started, ready), which a one-minute budget did not always cover.
 - ``COMPENSATION_RETRY`` (release, refund): 10 attempts, waits summing to 243 s.
 
 Only transient failures are retried (connection errors, timeouts, 5xx, 429); business outcomes
@@ -51,12 +52,12 @@ from servicekit import logs
 APPROVAL_THRESHOLD_USD = 50_000
 
 # Activities raise only transient failures (others are NonRetryableError), so retrying is
-# always worth it, within bounds: about a minute, then the workflow decides.
+# always worth it, within bounds: about two minutes, then the workflow decides.
 RETRY = RetryPolicy(
     first_retry_interval=timedelta(seconds=1),
-    max_number_of_attempts=8,
+    max_number_of_attempts=9,
     backoff_coefficient=2.0,
-    max_retry_interval=timedelta(seconds=15),
+    max_retry_interval=timedelta(seconds=30),
 )
 # A compensation must not be given up lightly: a refund (the customer has paid for nothing) or
 # a release (stock held for an order that will never take it).

@@ -510,6 +510,26 @@ def test_every_retry_policy_is_bounded() -> None:
     assert COMPENSATION_RETRY.max_number_of_attempts > RETRY.max_number_of_attempts
 
 
+def waits(policy: Any) -> list[float]:
+    """The delays before attempts 2..n, as the SDK computes them."""
+    return [
+        min(
+            policy.first_retry_interval.total_seconds() * policy.backoff_coefficient ** (n - 1),
+            policy.max_retry_interval.total_seconds(),
+        )
+        for n in range(1, policy.max_number_of_attempts)
+    ]
+
+
+def test_the_retry_budgets_are_the_ones_the_docs_multiply() -> None:
+    """docs/reliability.md writes both layers' product down from these sums."""
+    doc = (Path(__file__).parents[3] / "docs" / "reliability.md").read_text()
+    assert waits(RETRY) == [1, 2, 4, 8, 16, 30, 30, 30]
+    assert "9 attempts, waits 1+2+4+8+16+30+30+30 = 121 s" in doc
+    assert sum(waits(COMPENSATION_RETRY)) == 243
+    assert "10 attempts, waits summing to 243 s" in doc
+
+
 def test_replay_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     run = Run(order(quantity=11), replaying=True)
