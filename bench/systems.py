@@ -132,7 +132,7 @@ def _sqlite_stores(
 
 
 def _app_settings(layout: Layout, env: dict[str, str]) -> dict[str, str]:
-    """order-processor's environment as `running_system` gives it (demo off), plus `env`."""
+    """order-processor's environment as `running_system` gives it, plus `env`."""
     run = layout.run_file
     entry = next(a for a in run["apps"] if a["appID"] == "order-processor")
     return {
@@ -140,7 +140,6 @@ def _app_settings(layout: Layout, env: dict[str, str]) -> dict[str, str]:
         "APPROVAL_TIMEOUT_SECONDS": str(system.APPROVAL_TIMEOUT_SECONDS),
         "PAYMENT_DECLINE_OVER": str(system.PAYMENT_DECLINE_OVER),
         **entry.get("env", {}),
-        "RUN_DEMO": "false",
         **env,
     }
 

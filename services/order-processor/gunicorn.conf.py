@@ -36,18 +36,12 @@ globals().update(
 
 
 def post_worker_init(worker: Any) -> None:
-    """In the worker: stop gracefully on any quit signal, connect the workflow worker, then
-    start the seed's console demo if RUN_DEMO (readiness waits for its end)."""
+    """In the worker: stop gracefully on any quit signal, then connect the workflow worker."""
     # Imported here, in the worker: the master never loads the app.
-    from order_processor import demo, extension  # noqa: PLC0415
+    from order_processor import extension  # noqa: PLC0415
 
     stop_gracefully_on_quit(worker)
     extension.start(worker.wsgi)
-    settings = extension.of(worker.wsgi).settings
-    clock = demo.Clock(
-        settings.demo_timeout_seconds, heartbeat=worker.notify, stopping=lambda: not worker.alive
-    )
-    demo.start_if_asked(worker.wsgi, clock)
 
 
 def worker_exit(server: Any, worker: Any) -> None:

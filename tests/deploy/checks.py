@@ -689,8 +689,7 @@ def _container_gaps(container: Obj, volumes: dict[str, Obj], writable_root: bool
 
 def env_problems(objects: list[Obj]) -> list[str]:
     """Every variable an app's manifest sets is read by its Settings or its gunicorn.conf.py
-    (with the shared settings it imports), its value parses, and the console demo stays off on
-    Kubernetes."""
+    (with the shared settings it imports), and its value parses."""
     problems = []
     for deployment in dapr_apps(objects):
         name = deployment["metadata"]["name"]
@@ -705,12 +704,9 @@ def env_problems(objects: list[Obj]) -> list[str]:
                     "nor its gunicorn.conf.py"
                 )
         try:
-            parsed = settings(name, container_env(container))
+            settings(name, container_env(container))
         except ValidationError as err:
             problems.append(f"{kind_name(deployment)}: env does not parse: {err}")
-            continue
-        if getattr(parsed, "run_demo", False):
-            problems.append(f"{kind_name(deployment)}: RUN_DEMO must be off on Kubernetes")
     return problems
 
 

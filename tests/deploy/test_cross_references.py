@@ -223,16 +223,6 @@ ZIPKIN = "http://zipkin.dapr-order-processing.svc.cluster.local:9411/api/v2/span
         ),
         pytest.param(
             "env",
-            (
-                OP,
-                "value: INFO\n",
-                'value: INFO\n            - name: RUN_DEMO\n              value: "1"\n',
-            ),
-            "Deployment/order-processor: RUN_DEMO must be off on Kubernetes",
-            id="demo-on",
-        ),
-        pytest.param(
-            "env",
             (PAY, "value: INFO", "value: LOUD"),
             "Deployment/payment: env does not parse",
             id="bad-value",

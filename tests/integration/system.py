@@ -1,7 +1,7 @@
 """The whole system on the real runtime, started from the repo's own dapr.yaml.
 
 Only what must differ for a test run is changed: free ports, SQLite files in a temporary
-folder, tokens of its own, a short approval timeout, the demo off; and a world of its own, so
+folder, tokens of its own, a short approval timeout, no console demo; and a world of its own, so
 that a running `make run`, a benchmark or another test run on the same placement is left
 alone: a Dapr namespace of its own (placement and scheduler keep namespaces apart, so the
 workflow actors are never placed on another run's sidecar) and SQLite name resolution of its
@@ -119,6 +119,15 @@ def _resources(target: Path, state_dir: Path) -> Path:
     return target
 
 
+def server_command(command: list[str]) -> list[str]:
+    """An app's server alone. dapr.yaml starts the console demo beside order-processor's
+    (``sh -c '(... demo &); exec "$@"' order-processor SERVER...``); a test run never starts
+    it: the demo's stock and its order would be in the way of the tests' own."""
+    if command[:2] == ["sh", "-c"]:
+        return command[4:]
+    return list(command)
+
+
 def make_plan(workdir: Path, env: dict[str, str] | None = None) -> Plan:
     run: dict[str, Any] = yaml.safe_load((REPO / "dapr.yaml").read_text())
     state_dir = workdir / "state"
@@ -134,8 +143,8 @@ def make_plan(workdir: Path, env: dict[str, str] | None = None) -> Plan:
         app["appID"]: App(
             app_id=app["appID"],
             app_dir=(REPO / app["appDirPath"]).resolve(),
-            command=list(app["command"]),
-            env={**settings, **app.get("env", {}), "RUN_DEMO": "false"},
+            command=server_command(app["command"]),
+            env={**settings, **app.get("env", {})},
         )
         for app in run["apps"]
     }
@@ -175,7 +184,7 @@ def write_run_file(plan: Plan) -> Path:
     common["configFilePath"] = str(plan.config)
     for entry in run["apps"]:
         app = plan.apps[entry["appID"]]
-        entry["appDirPath"] = str(app.app_dir)
+        entry["appDirPath"], entry["command"] = str(app.app_dir), app.command
         entry["appPort"], entry["daprHTTPPort"] = app.app_port, app.http_port
         entry["daprGRPCPort"], entry["metricsPort"] = app.grpc_port, app.metrics_port
         entry["env"] = app.env

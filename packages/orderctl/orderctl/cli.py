@@ -2,13 +2,15 @@
 
 Exit codes are the contract for scripts: 0 the order was processed (or the command did what it
 was asked), 1 the order was not processed (or had not ended by ``--timeout``), 2 a usage error,
-an API error, or no API at all. ``--json`` prints the API's own JSON, one document per command,
-and nothing else on stdout.
+an API error, or no API at all (for ``demo``: the demo did not get done, its deadline
+included). ``--json`` prints the API's own JSON, one document per command, and nothing else on
+stdout; ``demo`` prints the seed's lines and has no ``--json``.
 """
 
 from __future__ import annotations
 
 import math
+import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,11 +26,11 @@ from rich.status import Status
 from rich.table import Table
 
 from contracts.orders import FailureReason, OrderStatus, Step
-from orderctl.client import DEFAULT_URL, ApiError, ApiUnreachableError, OrderClient
+from orderctl import demo
+from orderctl.client import DEFAULT_URL, ENDED, ApiError, ApiUnreachableError, OrderClient
 from orderctl.credentials import MissingTokenError
 
 EXIT_OK, EXIT_NOT_PROCESSED, EXIT_ERROR = 0, 1, 2
-ENDED = frozenset({"COMPLETED", "FAILED", "TERMINATED"})
 DEFAULT_TIMEOUT_S = 300.0
 # A 5xx without Retry-After (a sidecar restarting): try again after this long.
 RETRY_PAUSE_S = 1.0
@@ -263,6 +265,43 @@ def restock(session: Session, item: str, quantity: int, price: int) -> None:
         f"{stocked.name}: {stocked.quantity:,} available at {stocked.unit_price:,} USD each"
         f" ({stocked.reserved:,} reserved for orders in progress)"
     )
+
+
+@cli.command("demo")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=demo.DEFAULT_TIMEOUT_S,
+    show_default=True,
+    help="Give up (exit 2) if the demo is not done after this many seconds.",
+)
+@pass_session
+def demo_command(session: Session, timeout: float) -> None:
+    """The seed quickstart's console demo: restock, order one car, print how it ended.
+
+    Waits for the API to be ready, restocks the seed's three items (the operator's token, as
+    restock sends it), places 1 of cars, follows it, and prints the seed's lines. `make run`
+    starts it beside order-processor. Exit 0 the order was processed, 1 it was not, 2 the demo
+    failed ("Demo failed: ..."). The lines are the seed's, never JSON.
+    """
+    if session.json:
+        raise click.UsageError("demo prints the seed's console lines; it has no --json output")
+    # dapr.yaml starts the demo as a shell's background job, and a shell starts those with
+    # SIGINT ignored: take Python's handler back, so that Ctrl-C and `dapr stop -f .` (SIGINT
+    # to the whole process group) stop the demo with the system.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        order = demo.run(session.client, demo.Deadline(timeout), click.echo)
+    except MissingTokenError as err:
+        _demo_failed(f"restocking {err}")
+    except (demo.DemoTimeoutError, ApiError, ApiUnreachableError) as err:
+        _demo_failed(str(err))
+    raise click.exceptions.Exit(_result(session, order, quiet=True))
+
+
+def _demo_failed(why: str) -> NoReturn:
+    click.echo(f"Demo failed: {why}")
+    raise click.exceptions.Exit(EXIT_ERROR)
 
 
 # -- Following an order ------------------------------------------------------------------------

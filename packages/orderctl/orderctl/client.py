@@ -30,8 +30,16 @@ from orderctl.credentials import Credentials, Token
 
 DEFAULT_URL = "http://localhost:8080"
 REQUEST_TIMEOUT_S = 10.0
+# The statuses of an order whose workflow has ended: its answer will not change again.
+ENDED = frozenset({"COMPLETED", "FAILED", "TERMINATED"})
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class Readiness(BaseModel):
+    """``GET /readyz``'s answer when the API is ready; not ready yet is a 503."""
+
+    status: str
 
 
 class ApiUnreachableError(Exception):
@@ -135,12 +143,15 @@ class OrderClient:
         params: dict[str, Any] | None = None,
         held_s: float = 0.0,
         role: Role | None = None,
+        headers: dict[str, str] | None = None,
     ) -> M:
         """``held_s``: how long the API may hold the answer (a long poll), on top of the
         client's timeout. ``role``: the call sends that role's token (``MissingTokenError``,
         before any request, when there is none)."""
         token = None if role is None else self._credentials.token(role)
-        headers = {} if token is None else {"Authorization": f"Bearer {token.value}"}
+        headers = dict(headers or {})
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token.value}"
         payload: Any = None if body is None else body.model_dump(mode="json")
         timeout = httpx.USE_CLIENT_DEFAULT if not held_s else self._timeout_s + held_s
         try:
@@ -159,11 +170,21 @@ class OrderClient:
             )
         return answer.model_validate_json(response.content)
 
-    def place(self, item: str, quantity: int) -> OrderAccepted:
+    def ready(self) -> Readiness:
+        """``GET /readyz``: answers once the API can place and follow orders; until then an
+        ``ApiError`` 503, and nothing listening at all while the server starts."""
+        return self._call("GET", "/readyz", Readiness)
+
+    def place(
+        self, item: str, quantity: int, *, idempotency_key: str | None = None
+    ) -> OrderAccepted:
+        """``idempotency_key``: sent again with a retried request, the API answers the same
+        order instead of placing a second one."""
         # Built by hand, not OrderRequest(...): the API is the one place input is judged,
         # so its 422 (with the field names) is what the user sees.
         request = OrderRequest.model_construct(item=item, quantity=quantity)
-        return self._call("POST", "/orders", OrderAccepted, request)
+        headers = {} if idempotency_key is None else {"Idempotency-Key": idempotency_key}
+        return self._call("POST", "/orders", OrderAccepted, request, headers=headers)
 
     def status(self, order_id: str) -> OrderStatus:
         return self._call("GET", f"/orders/{_segment(order_id)}", OrderStatus)

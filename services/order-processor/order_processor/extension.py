@@ -4,7 +4,7 @@
 """
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import cast
 
 from flask import Flask, current_app
@@ -34,21 +34,13 @@ class OrderProcessor:
     watch: OrderWatch
     # Requests other than long polls served at once (app.py).
     request_slots: threading.BoundedSemaphore
-    # Set once the console demo is done, or at start when it is off (demo.py).
-    demo_done: threading.Event = field(default_factory=threading.Event)
-
-    def __post_init__(self) -> None:
-        if not self.settings.run_demo:
-            self.demo_done.set()
 
     def init_app(self, app: Flask) -> None:
         app.extensions[KEY] = self
 
     def is_ready(self) -> bool:
-        """Ready to place and follow orders: work items flow in, the engine answers, and the
-        console demo (when on) has settled its stock, so what a user does next is not a race
-        with it."""
-        return self.demo_done.is_set() and self.worker.is_ready() and self.engine.answers()
+        """Ready to place and follow orders: work items flow in and the engine answers."""
+        return self.worker.is_ready() and self.engine.answers()
 
 
 def of(app: Flask) -> OrderProcessor:

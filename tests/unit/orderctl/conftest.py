@@ -16,7 +16,8 @@ from contracts.errors import ErrorBody, FieldError
 from contracts.inventory import InventoryItem, InventoryList
 from contracts.orders import ApprovalAccepted, OrderAccepted, OrderResult, OrderStatus
 from contracts.roles import Role
-from orderctl.cli import ENDED, cli
+from orderctl.cli import cli
+from orderctl.client import ENDED
 
 ORDER_ID = "5f0c6a2e9b1d4e7f8a3b2c1d0e9f8a7b"
 # The tokens the fake API knows, as the environment of each run gives them to orderctl.
@@ -56,6 +57,11 @@ class FakeOrderApi:
     # Set to answer every request with this (status, body) instead.
     failure: tuple[int, str] | None = None
     awaiting_approval: bool = True
+    # GET /readyz: 200 when ready, else 503 as the API answers while it starts.
+    ready: bool = True
+    # What a route answers before it answers for real, by (method, first path segment): an
+    # int answers that error status, an exception is raised as the transport raises it.
+    before: dict[tuple[str, str], list[int | httpx.TransportError]] = field(default_factory=dict)
 
     def script(self, *statuses: OrderStatus | int) -> None:
         """Statuses the next GETs of the order answer; an int answers that error status."""
@@ -73,6 +79,12 @@ class FakeOrderApi:
             return httpx.Response(self.failure[0], text=self.failure[1])
         path = request.url.raw_path.decode().split("?", 1)[0]
         route = (request.method, *path.split("/")[1:])
+        scripted = self.before.get((request.method, route[1]), [])
+        if scripted:
+            first = scripted.pop(0)
+            if isinstance(first, httpx.TransportError):
+                raise first
+            return _error(first, "unavailable", "scripted")
         refused = self._refusal(route, request.headers.get("Authorization"))
         if refused is not None:
             return refused
@@ -83,6 +95,9 @@ class FakeOrderApi:
                 response = self._status(order_id, request.url.params)
             case ("POST", "orders", order_id, "approval"):
                 response = self._decide(order_id, json.loads(request.content))
+            case ("GET", "readyz"):
+                status = "ready" if self.ready else "not_ready"
+                response = httpx.Response(200 if self.ready else 503, json={"status": status})
             case ("GET", "inventory"):
                 response = _json(200, InventoryList(items=list(self.stock.values())))
             case ("PUT", "inventory", name):
