@@ -33,8 +33,7 @@ from playwright.sync_api import Locator, Page, expect
 from contracts.roles import Role
 from tests.browser import CSP, PageEvents
 from tests.integration import report
-from tests.integration.harness import wait_until
-from tests.integration.system import REPO, new_item
+from tests.integration.system import REPO, new_item, wait_for_order
 
 # What a system's order-processor is started with: an approval stays pending long after a
 # test, since an order waits for whoever decides it.
@@ -56,7 +55,6 @@ EXPECTED_CONSOLE_ERRORS = (
     r"status of 401 \(UNAUTHORIZED\) \[http://[^/]+/board/session\]$",
     r"status of 404 \(NOT FOUND\) \[http://[^/]+/favicon\.ico\]$",
 )
-ENDED = {"COMPLETED", "FAILED", "TERMINATED"}
 
 
 @dataclass
@@ -131,19 +129,7 @@ class BoardWorld:
     def wait_for(
         self, order_id: str, *, step: str | None = None, deadline_s: float = 60
     ) -> dict[str, Any]:
-        """The order once it has ended, or reached ``step``."""
-        seen: dict[str, Any] = {}
-
-        def reached() -> bool:
-            response = self.api.get(f"/orders/{order_id}")
-            if response.status_code == 503:  # a sidecar restarting: the API says try again
-                return False
-            assert response.status_code == 200, response.text
-            seen.update(response.json())
-            return seen.get("step") == step if step else seen["status"] in ENDED
-
-        wait_until(reached, deadline_s=deadline_s, what=f"order {order_id} {step or 'ended'}")
-        return seen
+        return wait_for_order(self.api, order_id, step=step, deadline_s=deadline_s)
 
     def payment_record(self, order_id: str) -> dict[str, Any] | None:
         """``GET /payments/<id>``, as an operator; None when the order was never charged."""

@@ -308,6 +308,28 @@ def new_item() -> str:
     return f"item-{uuid.uuid4().hex[:12]}"
 
 
+def wait_for_order(
+    orders: httpx.Client, order_id: str, *, step: str | None = None, deadline_s: float = 60
+) -> dict[str, Any]:
+    """Poll the order through the order API (``orders``) until it has ended, or reached
+    ``step``; the API is what users watch."""
+    seen: dict[str, Any] = {}
+
+    def reached() -> bool:
+        response = orders.get(f"/orders/{order_id}")
+        if response.status_code == 503:
+            # A sidecar just restarted: the API says retry later, and a client does.
+            return False
+        assert response.status_code == 200, response.text
+        seen.update(response.json())
+        if step is not None:
+            return seen.get("step") == step
+        return seen["status"] in {"COMPLETED", "FAILED", "TERMINATED"}
+
+    wait_until(reached, deadline_s=deadline_s, what=f"order {order_id} {step or 'done'} ({seen})")
+    return seen
+
+
 class OrderApi:
     """The HTTP calls a user makes, with the waits a test needs."""
 
@@ -371,24 +393,7 @@ class OrderApi:
     def wait_for(
         self, order_id: str, *, step: str | None = None, deadline_s: float = 60
     ) -> dict[str, Any]:
-        """Poll the order until it is done (or reaches `step`); the API is what users watch."""
-        seen: dict[str, Any] = {}
-
-        def reached() -> bool:
-            response = self.orders.get(f"/orders/{order_id}")
-            if response.status_code == 503:
-                # A sidecar just restarted: the API says retry later, and a client does.
-                return False
-            assert response.status_code == 200, response.text
-            seen.update(response.json())
-            if step is not None:
-                return seen.get("step") == step
-            return seen["status"] in {"COMPLETED", "FAILED", "TERMINATED"}
-
-        wait_until(
-            reached, deadline_s=deadline_s, what=f"order {order_id} {step or 'done'} ({seen})"
-        )
-        return seen
+        return wait_for_order(self.orders, order_id, step=step, deadline_s=deadline_s)
 
     def place_awaiting_approval(
         self, *, stock: int = 20, quantity: int = 11, unit_price: int = 5000
