@@ -217,8 +217,9 @@ class BoardTests:
         world.wait_for(done, step="awaiting_approval")
         assert world.decide(done, approved=True).status_code == 202
         assert world.wait_for(done)["result"]["processed"] is True
-        world.stocked("trucks", 12, 8000)
-        waiting = world.place("trucks", 7)  # 56 000 USD
+        # Not trucks: the README's walkthrough orders those, on the same cluster (make e2e).
+        world.stocked("tractors", 12, 8000)
+        waiting = world.place("tractors", 7)  # 56 000 USD
         world.wait_for(waiting, step="awaiting_approval")
 
         sign_in(page, world)
