@@ -9,7 +9,6 @@ stdout; ``demo`` prints the seed's lines and has no ``--json``.
 
 from __future__ import annotations
 
-import math
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -32,8 +31,6 @@ from orderctl.credentials import MissingTokenError
 
 EXIT_OK, EXIT_NOT_PROCESSED, EXIT_ERROR = 0, 1, 2
 DEFAULT_TIMEOUT_S = 300.0
-# A 5xx without Retry-After (a sidecar restarting): try again after this long.
-RETRY_PAUSE_S = 1.0
 
 # What each step means to someone watching; the keys are the workflow's own step names.
 STEP_TEXT: dict[Step, str] = {
@@ -310,32 +307,14 @@ def _demo_failed(why: str) -> NoReturn:
 def _follow(session: Session, order_id: str, *, timeout_s: float) -> OrderStatus:
     """Follow the order until it ends, printing a line each time it reaches a new step.
 
-    Each request is a long poll for the step after the one shown (``GET /orders/<id>?wait=
-    &step=``): the API answers once there is one, so every step shows and nothing polls. A
-    5xx (a sidecar restarting; too many clients waiting, when the API says when to come back)
-    is waited out like a slow step; the deadline still holds. In a terminal a spinner shows
-    the current step.
+    Each request is a long poll for the step after the one shown (``OrderClient.follow``),
+    so every step shows and nothing polls. In a terminal a spinner shows the current step.
     """
     start = time.monotonic()
-    deadline = start + timeout_s
     order: OrderStatus | None = None
     shown_steps = 0
     with _spinner(session) as update:
-        while True:
-            shown = order.step if order is not None else None
-            try:
-                order = session.client.next_status(
-                    # Rounded up: never a string of instant answers in the last second.
-                    order_id,
-                    step=shown,
-                    wait_s=math.ceil(max(deadline - time.monotonic(), 0)),
-                )
-            except ApiError as err:
-                if not err.transient or time.monotonic() >= deadline:
-                    raise
-                pause_s = RETRY_PAUSE_S if err.retry_after_s is None else err.retry_after_s
-                time.sleep(max(min(pause_s, deadline - time.monotonic()), 0))
-                continue
+        for order in session.client.follow(order_id, deadline=start + timeout_s):
             # Every step not shown yet: two quick ones can pass between two answers.
             for step in order.steps[shown_steps:]:
                 _step_line(session, order.order_id, step, time.monotonic() - start)
@@ -343,8 +322,6 @@ def _follow(session: Session, order_id: str, *, timeout_s: float) -> OrderStatus
             if order.status in ENDED:
                 return order
             update(f"{order.step or 'starting'} …")
-            if time.monotonic() >= deadline:
-                break
     if session.json and order is not None:
         _print_json(order)
     where = order.step if order is not None and order.step else "not started"

@@ -8,6 +8,9 @@ to decide an approval, an operator's to restock; the others send none.
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import quote
@@ -32,6 +35,8 @@ DEFAULT_URL = "http://localhost:8080"
 REQUEST_TIMEOUT_S = 10.0
 # The statuses of an order whose workflow has ended: its answer will not change again.
 ENDED = frozenset({"COMPLETED", "FAILED", "TERMINATED"})
+# A 5xx without Retry-After (a sidecar restarting): try again after this long.
+RETRY_PAUSE_S = 1.0
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -87,6 +92,16 @@ class ApiError(Exception):
     def transient(self) -> bool:
         """A 5xx may pass (a sidecar restarting); a 4xx will not."""
         return self.status >= 500
+
+
+def pause_before_retry(
+    err: ApiError | ApiUnreachableError, deadline: float, *, pause_s: float = RETRY_PAUSE_S
+) -> None:
+    """Sleep before trying the call that failed with ``err`` again: as long as the API asked
+    (Retry-After), else ``pause_s``; never past ``deadline`` (a ``time.monotonic()`` instant)."""
+    if isinstance(err, ApiError) and err.retry_after_s is not None:
+        pause_s = err.retry_after_s
+    time.sleep(max(min(pause_s, deadline - time.monotonic()), 0))
 
 
 def _reason(err: httpx.TransportError) -> str:
@@ -196,6 +211,28 @@ class OrderClient:
         params = {"wait": wait_s, "step": step or ""}
         path = f"/orders/{_segment(order_id)}"
         return self._call("GET", path, OrderStatus, params=params, held_s=wait_s)
+
+    def follow(self, order_id: str, *, deadline: float) -> Iterator[OrderStatus]:
+        """The order as each long poll for the step after the last one seen answers it, until
+        it has ended or ``deadline`` (a ``time.monotonic()`` instant) has passed: nothing
+        polls. A 5xx (a sidecar restarting; too many clients waiting, when the API says when
+        to come back) is waited out like a slow step; any other error, or a 5xx still there
+        at the deadline, is raised."""
+        step: str | None = None
+        while True:
+            try:
+                # Rounded up: never a string of instant answers in the last second.
+                wait_s = math.ceil(max(deadline - time.monotonic(), 0))
+                order = self.next_status(order_id, step=step, wait_s=wait_s)
+            except ApiError as err:
+                if not err.transient or time.monotonic() >= deadline:
+                    raise
+                pause_before_retry(err, deadline)
+                continue
+            yield order
+            if order.status in ENDED or time.monotonic() >= deadline:
+                return
+            step = order.step
 
     def decide(self, order_id: str, *, approved: bool) -> ApprovalAccepted:
         path = f"/orders/{_segment(order_id)}/approval"

@@ -10,15 +10,14 @@ a worker. One deadline bounds the whole demo: every wait and every retry stops a
 
 from __future__ import annotations
 
-import math
 import time
 import uuid
 from collections.abc import Callable
 from functools import partial
 from typing import TypeVar
 
-from contracts.orders import OrderStatus, Step
-from orderctl.client import ENDED, ApiError, ApiUnreachableError, OrderClient
+from contracts.orders import OrderStatus
+from orderctl.client import ENDED, ApiError, ApiUnreachableError, OrderClient, pause_before_retry
 
 # (name, unit price in USD, quantity), as in the seed; then its one order: 1 car.
 SEED_STOCK = (("paperclip", 5, 100), ("cars", 5000, 10), ("computers", 500, 100))
@@ -46,19 +45,22 @@ class Deadline:
     def remaining_s(self) -> float:
         return max(self._end - time.monotonic(), 0.0)
 
-    def check(self, waiting_for: str, last: object) -> None:
-        """``DemoTimeoutError`` once no time is left, naming what was awaited and ``last``."""
-        if self.remaining_s() <= 0:
-            raise DemoTimeoutError(
-                f"gave up after {self.timeout_s:g} s waiting for {waiting_for}; last: {last}"
-            )
+    @property
+    def end(self) -> float:
+        """The deadline as a ``time.monotonic()`` instant."""
+        return self._end
+
+    def gave_up(self, waiting_for: str, last: object) -> DemoTimeoutError:
+        """The error that names what was awaited and the ``last`` thing seen."""
+        return DemoTimeoutError(
+            f"gave up after {self.timeout_s:g} s waiting for {waiting_for}; last: {last}"
+        )
 
     def pause(self, waiting_for: str, after: ApiError | ApiUnreachableError) -> None:
         """Wait before trying again after ``after``, at most until the deadline."""
-        self.check(waiting_for, after)
-        retry_after_s = after.retry_after_s if isinstance(after, ApiError) else None
-        pause_s = RETRY_PAUSE_S if retry_after_s is None else retry_after_s
-        time.sleep(min(pause_s, self.remaining_s()))
+        if self.remaining_s() <= 0:
+            raise self.gave_up(waiting_for, after)
+        pause_before_retry(after, self._end, pause_s=RETRY_PAUSE_S)
 
 
 def _retrying(call: Callable[[], T], deadline: Deadline, waiting_for: str) -> T:
@@ -77,19 +79,19 @@ def _retrying(call: Callable[[], T], deadline: Deadline, waiting_for: str) -> T:
 
 
 def _follow(client: OrderClient, order_id: str, deadline: Deadline) -> OrderStatus:
-    """The order once it has ended. Each call is a long poll for the step after the one seen,
-    which the API answers as soon as there is one: the demo waits, it does not poll."""
-    waiting_for = f"order {order_id} to end"
-    step: Step | None = None
-    while True:
-        # Rounded up: never a run of instant answers in the last second.
-        wait_s = math.ceil(deadline.remaining_s())
-        next_status = partial(client.next_status, order_id, step=step, wait_s=wait_s)
-        order = _retrying(next_status, deadline, waiting_for)
-        if order.status in ENDED:
-            return order
-        step = order.step
-        deadline.check(waiting_for, f"{order.status} at step {step or 'none yet'}")
+    """The order once it has ended, followed with the API's long polls: the demo waits, it
+    does not poll."""
+    last: object = "no answer"
+    try:
+        for order in client.follow(order_id, deadline=deadline.end):
+            if order.status in ENDED:
+                return order
+            last = f"{order.status} at step {order.step or 'none yet'}"
+    except ApiError as err:
+        if not err.transient:
+            raise
+        last = err
+    raise deadline.gave_up(f"order {order_id} to end", last)
 
 
 def run(client: OrderClient, deadline: Deadline, say: Say) -> OrderStatus:

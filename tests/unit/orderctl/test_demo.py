@@ -15,7 +15,7 @@ import yaml
 from contracts.inventory import InventoryItem
 from contracts.orders import OrderResult, OrderStatus
 from contracts.roles import Role
-from orderctl import demo
+from orderctl import client, demo
 from tests.integration.system import server_command
 from tests.unit.orderctl.conftest import ORDER_ID, TOKENS, FakeOrderApi, Run, order
 
@@ -53,6 +53,7 @@ class FakeTime:
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
     fake = FakeTime()
     monkeypatch.setattr(demo, "time", fake)
+    monkeypatch.setattr(client, "time", fake)  # the long polls' deadline (OrderClient.follow)
     return fake
 
 
